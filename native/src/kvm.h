@@ -1,0 +1,9 @@
+#pragma once
+#include <napi.h>
+
+namespace vmctr {
+void InitKvm(Napi::Env env, Napi::Object exports);
+void InitMemory(Napi::Env env, Napi::Object exports);
+void InitVcpuThread(Napi::Env env, Napi::Object exports);
+void InitEventFd(Napi::Env env, Napi::Object exports);
+}  // namespace vmctr

@@ -1,0 +1,106 @@
+// Boots a Linux vmlinux through its PVH entry point (Xen's HVM direct boot
+// ABI, which Linux implements for KVM too: arch/x86/platform/pvh/).
+// Why PVH: the uncompressed ELF is loaded as-is (no bzImage decompression
+// in the guest), and the entry state is flat 32-bit protected mode with no
+// page tables to build, so it is both the fastest and the simplest path.
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { ElfError, parseElf } from './elf.js';
+import {
+  CMDLINE_ADDR, CMDLINE_MAX, PVH_MEMMAP_ADDR, PVH_MEMMAP_MAX_ENTRIES, PVH_MODLIST_ADDR, PVH_START_INFO_ADDR, e820Map,
+} from './layout.js';
+
+/** xen/include/public/elfnote.h: physical 32-bit entry point of a PVH kernel. */
+const XEN_ELFNOTE_PHYS32_ENTRY = 18;
+/** xen/include/public/arch-x86/hvm/start_info.h */
+const HVM_START_MAGIC = 0x336ec578;
+const HVM_START_INFO_VERSION = 1; // version 1 carries the memory map
+const HVM_START_INFO_SIZE = 56;
+const HVM_MEMMAP_ENTRY_SIZE = 24;
+
+const PAGE = 4096;
+
+export class BootError extends Error {}
+
+export interface LinuxBootSpec {
+  kernel: Uint8Array;
+  initrd?: Uint8Array | undefined;
+  cmdline: string;
+}
+
+export interface LoadedKernel {
+  /** PVH entry (guest-physical, 32-bit). */
+  entry: number;
+  /** Goes in EBX at entry. */
+  startInfoAddr: number;
+  kernelEnd: number;
+  initrd?: { addr: number; size: number };
+}
+
+/** Writes kernel, initrd, command line and hvm_start_info into guest memory. */
+export function loadLinuxPvh(mem: GuestMemory, spec: LinuxBootSpec): LoadedKernel {
+  let elf;
+  try {
+    elf = parseElf(spec.kernel);
+  } catch (e) {
+    if (e instanceof ElfError) throw new BootError(`kernel: ${e.message}`);
+    throw e;
+  }
+  const note = elf.notes.find((n) => n.name === 'Xen' && n.type === XEN_ELFNOTE_PHYS32_ENTRY);
+  if (!note || note.desc.byteLength < 4) throw new BootError('kernel has no PVH entry point (build it with CONFIG_PVH=y)');
+  const entry = new DataView(note.desc.buffer, note.desc.byteOffset, note.desc.byteLength).getUint32(0, true);
+
+  let kernelEnd = 0;
+  for (const seg of elf.segments) {
+    if (!mem.checkRange(seg.paddr, seg.memSize)) {
+      throw new BootError(`memory too small: the kernel needs 0x${(seg.paddr + seg.memSize).toString(16)} bytes of RAM before anything else`);
+    }
+    // Fresh guest RAM is a new memfd, already zero: the bss needs no clearing.
+    mem.write(seg.paddr, spec.kernel.subarray(seg.fileOffset, seg.fileOffset + seg.fileSize));
+    kernelEnd = Math.max(kernelEnd, seg.paddr + seg.memSize);
+  }
+
+  const cmdline = new TextEncoder().encode(spec.cmdline);
+  if (cmdline.byteLength + 1 > CMDLINE_MAX) throw new BootError(`kernel command line is ${cmdline.byteLength} bytes; the limit is ${CMDLINE_MAX - 1}`);
+  mem.write(CMDLINE_ADDR, cmdline);
+  mem.writeU8(CMDLINE_ADDR + cmdline.byteLength, 0);
+
+  const low = mem.regions[0]!;
+  let initrd: { addr: number; size: number } | undefined;
+  if (spec.initrd && spec.initrd.byteLength > 0) {
+    // Highest page-aligned spot in low RAM: far from the kernel's early allocations.
+    const addr = Math.floor((low.base + low.size - spec.initrd.byteLength) / PAGE) * PAGE;
+    if (addr < kernelEnd) throw new BootError(`memory too small: kernel and initrd (${spec.initrd.byteLength} bytes) do not fit in ${Math.floor(mem.size / 1048576)} MiB`);
+    mem.write(addr, spec.initrd);
+    initrd = { addr, size: spec.initrd.byteLength };
+  }
+
+  const map = e820Map(mem.regions);
+  if (map.length > PVH_MEMMAP_MAX_ENTRIES) throw new BootError('memory map too large');
+  map.forEach((e, i) => {
+    const at = PVH_MEMMAP_ADDR + i * HVM_MEMMAP_ENTRY_SIZE;
+    mem.writeU64(at, BigInt(e.addr));
+    mem.writeU64(at + 8, BigInt(e.size));
+    mem.writeU32(at + 16, e.type);
+    mem.writeU32(at + 20, 0);
+  });
+
+  if (initrd) {
+    mem.writeU64(PVH_MODLIST_ADDR, BigInt(initrd.addr));
+    mem.writeU64(PVH_MODLIST_ADDR + 8, BigInt(initrd.size));
+    mem.writeU64(PVH_MODLIST_ADDR + 16, 0n);
+    mem.writeU64(PVH_MODLIST_ADDR + 24, 0n);
+  }
+  const si = PVH_START_INFO_ADDR;
+  mem.write(si, new Uint8Array(HVM_START_INFO_SIZE));
+  mem.writeU32(si, HVM_START_MAGIC);
+  mem.writeU32(si + 4, HVM_START_INFO_VERSION);
+  mem.writeU32(si + 8, 0); // flags
+  mem.writeU32(si + 12, initrd ? 1 : 0); // nr_modules
+  mem.writeU64(si + 16, BigInt(initrd ? PVH_MODLIST_ADDR : 0));
+  mem.writeU64(si + 24, BigInt(CMDLINE_ADDR));
+  mem.writeU64(si + 32, 0n); // rsdp_paddr: no ACPI
+  mem.writeU64(si + 40, BigInt(PVH_MEMMAP_ADDR));
+  mem.writeU32(si + 48, map.length);
+
+  return { entry, startInfoAddr: si, kernelEnd, ...(initrd ? { initrd } : {}) };
+}
