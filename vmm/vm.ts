@@ -4,7 +4,7 @@ import { Kvm, type VmFd } from './kvm/kvm.js';
 import { KVM_PIT_SPEAKER_DUMMY } from './kvm/constants.js';
 import { GuestMemory } from './memory/guest-memory.js';
 import { IDENTITY_MAP_ADDR, MiB, TSS_ADDR, ramRanges } from './boot/layout.js';
-import { loadLinuxPvh, BootError } from './boot/linux-loader.js';
+import { BootError, loadLinuxPvh, planLinuxPvh, type BootPlan } from './boot/linux-loader.js';
 import { MPTABLE_MAX_CPUS, writeMpTable } from './boot/mptable.js';
 import { vcpuCpuid } from './cpu/cpuid.js';
 import { setupCommonState, setupPvhEntry } from './cpu/boot-state.js';
@@ -61,12 +61,23 @@ export class Vm {
     this.vcpus = vcpus;
   }
 
-  /** Builds a VM ready to boot `config.kernel`; throws a one-line error on bad input. */
-  static create(config: VmConfig): Vm {
+  /**
+   * Checks a configuration without touching KVM: CPU and memory bounds, the
+   * kernel image, and that kernel, command line and initrd fit. Throws a
+   * BootError with a one-line reason.
+   */
+  static plan(config: VmConfig): BootPlan {
     if (!Number.isInteger(config.cpus) || config.cpus < 1 || config.cpus > MAX_CPUS) throw new BootError(`--cpus must be an integer from 1 to ${MAX_CPUS}`);
     if (!Number.isInteger(config.memoryMiB) || config.memoryMiB < MIN_MEMORY_MIB || config.memoryMiB > MAX_MEMORY_MIB) {
       throw new BootError(`memory must be an integer from ${MIN_MEMORY_MIB} to ${MAX_MEMORY_MIB} MiB`);
     }
+    const cmdline = `${BASE_CMDLINE} ${config.cmdline}`.trim();
+    return planLinuxPvh({ kernel: config.kernel, initrd: config.initrd, cmdline }, ramRanges(config.memoryMiB * MiB));
+  }
+
+  /** Builds a VM ready to boot `config.kernel`; throws a one-line error on bad input. */
+  static create(config: VmConfig): Vm {
+    const plan = Vm.plan(config);
     const undo: (() => void)[] = [];
     try {
       const kvm = Kvm.open();
@@ -91,8 +102,7 @@ export class Vm {
       });
       undo.push(() => devices.close());
 
-      const cmdline = `${BASE_CMDLINE} ${config.cmdline}`.trim();
-      const loaded = loadLinuxPvh(memory, { kernel: config.kernel, initrd: config.initrd, cmdline });
+      const loaded = loadLinuxPvh(memory, plan);
       writeMpTable(memory, config.cpus);
 
       const supported = kvm.supportedCpuid();

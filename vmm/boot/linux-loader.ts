@@ -27,17 +27,30 @@ export interface LinuxBootSpec {
   cmdline: string;
 }
 
-export interface LoadedKernel {
+/** A validated boot: where everything goes, computed before any guest memory exists. */
+export interface BootPlan {
+  spec: LinuxBootSpec;
   /** PVH entry (guest-physical, 32-bit). */
+  entry: number;
+  segments: { paddr: number; bytes: Uint8Array }[];
+  cmdline: Uint8Array;
+  initrd?: { addr: number; bytes: Uint8Array };
+}
+
+export interface LoadedKernel {
   entry: number;
   /** Goes in EBX at entry. */
   startInfoAddr: number;
-  kernelEnd: number;
-  initrd?: { addr: number; size: number };
 }
 
-/** Writes kernel, initrd, command line and hvm_start_info into guest memory. */
-export function loadLinuxPvh(mem: GuestMemory, spec: LinuxBootSpec): LoadedKernel {
+type Ranges = readonly { base: number; size: number }[];
+
+function contains(ranges: Ranges, addr: number, len: number): boolean {
+  return ranges.some((r) => addr >= r.base && addr + len <= r.base + r.size);
+}
+
+/** Parses the kernel and places kernel, command line and initrd in RAM laid out as `ranges`; throws a BootError on any misfit. */
+export function planLinuxPvh(spec: LinuxBootSpec, ranges: Ranges): BootPlan {
   let elf;
   try {
     elf = parseElf(spec.kernel);
@@ -49,30 +62,37 @@ export function loadLinuxPvh(mem: GuestMemory, spec: LinuxBootSpec): LoadedKerne
   if (!note || note.desc.byteLength < 4) throw new BootError('kernel has no PVH entry point (build it with CONFIG_PVH=y)');
   const entry = new DataView(note.desc.buffer, note.desc.byteOffset, note.desc.byteLength).getUint32(0, true);
 
+  const totalMiB = Math.floor(ranges.reduce((n, r) => n + r.size, 0) / 1048576);
   let kernelEnd = 0;
-  for (const seg of elf.segments) {
-    if (!mem.checkRange(seg.paddr, seg.memSize)) {
-      throw new BootError(`memory too small: the kernel needs 0x${(seg.paddr + seg.memSize).toString(16)} bytes of RAM before anything else`);
+  const segments = elf.segments.map((seg) => {
+    if (!contains(ranges, seg.paddr, seg.memSize)) {
+      throw new BootError(`memory too small: the kernel needs RAM up to 0x${(seg.paddr + seg.memSize).toString(16)}, the guest has ${totalMiB} MiB`);
     }
-    // Fresh guest RAM is a new memfd, already zero: the bss needs no clearing.
-    mem.write(seg.paddr, spec.kernel.subarray(seg.fileOffset, seg.fileOffset + seg.fileSize));
     kernelEnd = Math.max(kernelEnd, seg.paddr + seg.memSize);
-  }
+    return { paddr: seg.paddr, bytes: spec.kernel.subarray(seg.fileOffset, seg.fileOffset + seg.fileSize) };
+  });
 
   const cmdline = new TextEncoder().encode(spec.cmdline);
   if (cmdline.byteLength + 1 > CMDLINE_MAX) throw new BootError(`kernel command line is ${cmdline.byteLength} bytes; the limit is ${CMDLINE_MAX - 1}`);
-  mem.write(CMDLINE_ADDR, cmdline);
-  mem.writeU8(CMDLINE_ADDR + cmdline.byteLength, 0);
 
-  const low = mem.regions[0]!;
-  let initrd: { addr: number; size: number } | undefined;
+  let initrd: BootPlan['initrd'];
   if (spec.initrd && spec.initrd.byteLength > 0) {
     // Highest page-aligned spot in low RAM: far from the kernel's early allocations.
+    const low = ranges[0]!;
     const addr = Math.floor((low.base + low.size - spec.initrd.byteLength) / PAGE) * PAGE;
-    if (addr < kernelEnd) throw new BootError(`memory too small: kernel and initrd (${spec.initrd.byteLength} bytes) do not fit in ${Math.floor(mem.size / 1048576)} MiB`);
-    mem.write(addr, spec.initrd);
-    initrd = { addr, size: spec.initrd.byteLength };
+    if (addr < kernelEnd) throw new BootError(`memory too small: kernel and initrd (${spec.initrd.byteLength} bytes) do not fit in ${totalMiB} MiB`);
+    initrd = { addr, bytes: spec.initrd };
   }
+  return { spec, entry, segments, cmdline, ...(initrd ? { initrd } : {}) };
+}
+
+/** Writes a planned boot (kernel, initrd, command line, hvm_start_info) into guest memory. */
+export function loadLinuxPvh(mem: GuestMemory, plan: BootPlan): LoadedKernel {
+  // Fresh guest RAM is a new memfd, already zero: the bss needs no clearing.
+  for (const seg of plan.segments) mem.write(seg.paddr, seg.bytes);
+  mem.write(CMDLINE_ADDR, plan.cmdline);
+  mem.writeU8(CMDLINE_ADDR + plan.cmdline.byteLength, 0);
+  if (plan.initrd) mem.write(plan.initrd.addr, plan.initrd.bytes);
 
   const map = e820Map(mem.regions);
   if (map.length > PVH_MEMMAP_MAX_ENTRIES) throw new BootError('memory map too large');
@@ -84,9 +104,10 @@ export function loadLinuxPvh(mem: GuestMemory, spec: LinuxBootSpec): LoadedKerne
     mem.writeU32(at + 20, 0);
   });
 
-  if (initrd) {
-    mem.writeU64(PVH_MODLIST_ADDR, BigInt(initrd.addr));
-    mem.writeU64(PVH_MODLIST_ADDR + 8, BigInt(initrd.size));
+  if (plan.initrd) {
+    // hvm_modlist_entry: paddr, size, cmdline_paddr, reserved.
+    mem.writeU64(PVH_MODLIST_ADDR, BigInt(plan.initrd.addr));
+    mem.writeU64(PVH_MODLIST_ADDR + 8, BigInt(plan.initrd.bytes.byteLength));
     mem.writeU64(PVH_MODLIST_ADDR + 16, 0n);
     mem.writeU64(PVH_MODLIST_ADDR + 24, 0n);
   }
@@ -95,12 +116,11 @@ export function loadLinuxPvh(mem: GuestMemory, spec: LinuxBootSpec): LoadedKerne
   mem.writeU32(si, HVM_START_MAGIC);
   mem.writeU32(si + 4, HVM_START_INFO_VERSION);
   mem.writeU32(si + 8, 0); // flags
-  mem.writeU32(si + 12, initrd ? 1 : 0); // nr_modules
-  mem.writeU64(si + 16, BigInt(initrd ? PVH_MODLIST_ADDR : 0));
+  mem.writeU32(si + 12, plan.initrd ? 1 : 0); // nr_modules
+  mem.writeU64(si + 16, BigInt(plan.initrd ? PVH_MODLIST_ADDR : 0));
   mem.writeU64(si + 24, BigInt(CMDLINE_ADDR));
   mem.writeU64(si + 32, 0n); // rsdp_paddr: no ACPI
   mem.writeU64(si + 40, BigInt(PVH_MEMMAP_ADDR));
   mem.writeU32(si + 48, map.length);
-
-  return { entry, startInfoAddr: si, kernelEnd, ...(initrd ? { initrd } : {}) };
+  return { entry: plan.entry, startInfoAddr: si };
 }

@@ -1,0 +1,56 @@
+import test from 'ava';
+import { Vm, type VmConfig } from '../../vmm/vm.js';
+import { CRASH, PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from './synthetic-kernel.js';
+
+// The whole Vm path (KVM set-up, PVH loader, boot state, serial, i8042) with
+// a synthetic PVH kernel: runs on any /dev/kvm, PVM included.
+
+function config(kernel: Uint8Array, out: number[], extra: Partial<VmConfig> = {}): VmConfig {
+  return { kernel, cmdline: 'hello-from-cmdline', cpus: 1, memoryMiB: 32, console: { write: (b) => out.push(...b) }, ...extra };
+}
+
+test('a PVH guest reads start_info, prints its command line on the UART and reboots', async (t) => {
+  const out: number[] = [];
+  const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), out));
+  const exit = await vm.run();
+  t.deepEqual(exit, { kind: 'reboot' });
+  t.regex(Buffer.from(out).toString(), /^console=ttyS0 .*reboot=k.* hello-from-cmdline\n$/);
+});
+
+test('a guest that triple-faults ends the VM as a crash', async (t) => {
+  const vm = Vm.create(config(syntheticKernel(CRASH), []));
+  const exit = await vm.run();
+  t.is(exit.kind, 'crash');
+  t.regex((exit as { detail: string }).detail, /triple fault/);
+});
+
+test('a panic banner on the console before the reset makes it a panic', async (t) => {
+  const out: number[] = [];
+  const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), out, { cmdline: 'Kernel panic - not syncing: test' }));
+  t.deepEqual(await vm.run(), { kind: 'panic' });
+});
+
+test('several vCPUs are created; the boot CPU runs, the others wait for SIPI', async (t) => {
+  const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), [], { cpus: 4 }));
+  t.is(vm.vcpus.length, 4);
+  t.deepEqual(await vm.run(), { kind: 'reboot' });
+});
+
+test('requestStop from outside stops a running guest', async (t) => {
+  // jmp $ : spins forever
+  const vm = Vm.create(config(syntheticKernel([0xeb, 0xfe]), []));
+  const running = vm.run();
+  setTimeout(() => vm.requestStop(), 200);
+  t.deepEqual(await running, { kind: 'stopped' });
+});
+
+test('bad configurations fail with one-line errors before anything runs', (t) => {
+  const k = syntheticKernel(PRINT_CMDLINE_AND_REBOOT);
+  t.throws(() => Vm.create(config(k, [], { memoryMiB: 8 })), { message: /^memory must be an integer from 32/ });
+  t.throws(() => Vm.create(config(k, [], { cpus: 0 })), { message: /^--cpus must be an integer from 1/ });
+  t.throws(() => Vm.create(config(Buffer.from('not an elf at all, just text'.repeat(4)), [])), { message: /^kernel: not an ELF file$/ });
+  t.throws(() => Vm.create(config(k.subarray(0, 100), [])), { message: /^kernel: program headers lie outside the file/ });
+  t.throws(() => Vm.create(config(syntheticKernel(CRASH, { pvhNote: false }), [])), { message: /no PVH entry point/ });
+  t.throws(() => Vm.create(config(k, [], { cmdline: 'x'.repeat(3000) })), { message: /command line is \d+ bytes/ });
+  t.throws(() => Vm.create(config(k, [], { initrd: new Uint8Array(40 * 1024 * 1024) })), { message: /^memory too small/ });
+});
