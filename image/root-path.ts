@@ -1,0 +1,82 @@
+import { lstat, mkdir, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { ImageError } from './image-error.js';
+
+const MAX_SYMLINKS = 255;
+
+/**
+ * Normalises a path from a layer or a config to one relative to the root
+ * filesystem ('' for the root itself). Absolute paths count from the root, as
+ * inside the container; a path that climbs out with `..` is refused.
+ */
+export function containedPath(path: string, what: string): string {
+  const normal = posix.normalize(`./${path}`).replace(/\/+$/, '');
+  if (normal === '..' || normal.startsWith('../')) throw new ImageError(`${what}: path "${path}" escapes the root filesystem`);
+  if (normal === '.' || normal === '') return '';
+  return normal.startsWith('/') ? normal.slice(1) : normal;
+}
+
+/**
+ * Resolves paths inside a root filesystem as the container will see them:
+ * symlinks are followed, but an absolute target or a `..` resolves against
+ * the root and never leaves it (the rule of chroot, and of securejoin).
+ * Directories found real are remembered until `forget`, which must be called
+ * whenever something is removed or replaced.
+ */
+export class RootResolver {
+  readonly #known = new Map<string, string>();
+
+  constructor(readonly root: string) {}
+
+  forget(): void {
+    this.#known.clear();
+  }
+
+  /** The host path of `relative` (already normalised), following symlinks in every component. */
+  async resolve(relative: string): Promise<string> {
+    const cached = this.#known.get(relative);
+    if (cached !== undefined) return cached;
+    const pending = relative === '' ? [] : relative.split('/');
+    const resolved: string[] = [];
+    let links = 0;
+    let missing = false;
+    while (pending.length > 0) {
+      const component = pending.shift()!;
+      if (component === '' || component === '.') continue;
+      if (component === '..') {
+        resolved.pop();
+        continue;
+      }
+      if (missing) {
+        resolved.push(component);
+        continue;
+      }
+      const candidate = join(this.root, ...resolved, component);
+      let isLink = false;
+      try {
+        isLink = (await lstat(candidate)).isSymbolicLink();
+      } catch {
+        missing = true;
+      }
+      if (!isLink) {
+        resolved.push(component);
+        continue;
+      }
+      if (++links > MAX_SYMLINKS) throw new ImageError(`too many levels of symbolic links resolving "${relative}"`);
+      const target = await readlink(candidate);
+      if (target.startsWith('/')) resolved.length = 0;
+      pending.unshift(...target.split('/'));
+    }
+    return join(this.root, ...resolved);
+  }
+
+  /** Resolves a directory, creating what is missing (mode 0755, as docker does for implied parents). */
+  async directory(relative: string): Promise<string> {
+    const cached = this.#known.get(relative);
+    if (cached !== undefined) return cached;
+    const path = await this.resolve(relative);
+    await mkdir(path, { recursive: true, mode: 0o755 });
+    this.#known.set(relative, path);
+    return path;
+  }
+}
