@@ -1,0 +1,56 @@
+import test from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { busyboxEntries, layerOf, OciLayout, push, type Descriptor } from './image-builder.js';
+import { startRegistry, type Registry } from './registry-server.js';
+import { vmctr } from './vmctr-process.js';
+
+let work: string;
+let registry: Registry;
+let image: Descriptor & { config: Descriptor };
+let layerDigests: string[];
+
+test.before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'vmctr-concurrent-'));
+  registry = await startRegistry(work);
+  const layout = new OciLayout(join(work, 'layout'));
+  // Incompressible layers large enough for the pulls to overlap.
+  const layers = [layerOf(await busyboxEntries())];
+  for (let i = 0; i < 3; i++) layers.push(layerOf([{ path: `data/${i}.bin`, content: randomBytes(12 * 1024 * 1024) }], i === 1 ? 'zstd' : 'gzip'));
+  image = await layout.image({ layers });
+  layerDigests = layers.map((layer) => layer.digest);
+  await layout.tag(image, 'big');
+  await push(layout, 'big', `${registry.host}/test/big:1`);
+});
+
+test.after.always(async () => {
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+test('four concurrent pulls of one image leave one good copy, each blob fetched once', async (t) => {
+  const root = await mkdtemp(join(work, 'root-'));
+  const results = await Promise.all(Array.from({ length: 4 }, () =>
+    vmctr(['pull', '--root', root, '--insecure-registry', registry.host, `${registry.host}/test/big:1`])));
+  for (const result of results) t.is(result.code, 0, result.stderr);
+  // The others waited for the first, or found its finished work.
+  t.true(results.some((result) => /waiting for vmctr pid|already exists/.test(result.stderr)));
+
+  const store = join(root, 'image');
+  const images = JSON.parse(await readFile(join(store, 'images.json'), 'utf8')).images;
+  t.is(images.length, 1);
+  const expected = [image.digest, image.config.digest, ...layerDigests].map((digest) => digest.slice(7)).sort();
+  t.deepEqual((await readdir(join(store, 'blobs', 'sha256'))).sort(), expected);
+  for (const hex of expected) {
+    const content = await readFile(join(store, 'blobs', 'sha256', hex));
+    t.is(createHash('sha256').update(content).digest('hex'), hex);
+  }
+  for (const digest of [image.config.digest, ...layerDigests]) t.is(await registry.blobDownloads(digest), 1, digest);
+  t.deepEqual(await readdir(join(store, 'snapshots')), [images[0].snapshot.slice(7)]);
+  t.is((await readFile(join(store, 'snapshots', images[0].snapshot.slice(7), 'data', '2.bin'))).length, 12 * 1024 * 1024);
+  t.deepEqual(await readdir(join(store, 'tmp')), []);
+  t.deepEqual(await readdir(join(store, 'locks')), []);
+  t.deepEqual(await readdir(join(store, 'pins')), []);
+});
