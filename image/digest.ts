@@ -13,7 +13,7 @@ export function isDigest(text: string): text is Digest {
 
 export function parseDigest(text: string, what = 'digest'): Digest {
   if (isDigest(text)) return text;
-  if (ANY_DIGEST.test(text)) throw new ImageError(`unsupported ${what} "${text}": only sha256 is supported`);
+  if (ANY_DIGEST.test(text) && !text.startsWith('sha256:')) throw new ImageError(`unsupported ${what} "${text}": only sha256 is supported`);
   throw new ImageError(`invalid ${what} "${text}"`);
 }
 

@@ -123,7 +123,7 @@ export function containerSpec(image: ImageConfig, overrides: SpecOverrides = {},
   if (overrides.workdir !== undefined && !posix.isAbsolute(overrides.workdir)) {
     throw new ImageError(`the working directory "${overrides.workdir}" is invalid: it needs to be an absolute path`);
   }
-  const cwd = posix.normalize(posix.join('/', overrides.workdir ?? config.WorkingDir ?? '/'));
+  const cwd = posix.normalize(posix.join('/', overrides.workdir ?? config.WorkingDir ?? '/')).replace(/(?<=.)\/+$/, '');
 
   const user = resolveUser(overrides.user ?? config.User ?? '', overrides.groupAdd ?? [], accounts);
   const env = mergeEnv(config.Env ?? [], overrides.env ?? []);

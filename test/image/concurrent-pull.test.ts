@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxEntries, layerOf, OciLayout, push, type Descriptor } from './image-builder.js';
 import { startRegistry, type Registry } from './registry-server.js';
-import { vmctr } from './vmctr-process.js';
+import { spawn } from 'node:child_process';
+import { vmctr, VMCTR } from './vmctr-process.js';
 
 let work: string;
 let registry: Registry;
@@ -30,7 +31,7 @@ test.after.always(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-test('four concurrent pulls of one image leave one good copy, each blob fetched once', async (t) => {
+test.serial('four concurrent pulls of one image leave one good copy, each blob fetched once', async (t) => {
   const root = await mkdtemp(join(work, 'root-'));
   const results = await Promise.all(Array.from({ length: 4 }, () =>
     vmctr(['pull', '--root', root, '--insecure-registry', registry.host, `${registry.host}/test/big:1`])));
@@ -53,4 +54,34 @@ test('four concurrent pulls of one image leave one good copy, each blob fetched 
   t.deepEqual(await readdir(join(store, 'tmp')), []);
   t.deepEqual(await readdir(join(store, 'locks')), []);
   t.deepEqual(await readdir(join(store, 'pins')), []);
+});
+
+test.serial('a pull killed mid-unpack leaves no snapshot that looks complete; the next pull recovers', async (t) => {
+  const root = await mkdtemp(join(work, 'root-'));
+  const child = spawn(VMCTR, ['pull', '--root', root, '--insecure-registry', registry.host, `${registry.host}/test/big:1`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/unpacking layer 3\/4/.test(stderr)) resolve();
+    });
+    child.on('exit', () => resolve());
+  });
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.on('close', resolve));
+  t.regex(stderr, /unpacking layer 3\/4/);
+
+  const store = join(root, 'image');
+  t.deepEqual(await readdir(join(store, 'snapshots')), []);
+  t.false(await readFile(join(store, 'images.json')).then(() => true, () => false));
+  t.true((await readdir(join(store, 'tmp'))).some((name) => name.endsWith('-snapshot')));
+  t.true((await readdir(join(store, 'locks'))).length > 0);
+
+  // The dead puller's locks are broken, its pin ignored; the pull completes.
+  const again = await vmctr(['pull', '--root', root, '--insecure-registry', registry.host, `${registry.host}/test/big:1`]);
+  t.is(again.code, 0, again.stderr);
+  t.is((await readdir(join(store, 'snapshots'))).length, 1);
+  const prune = await vmctr(['image', 'prune', '--root', root]);
+  t.regex(prune.stdout, /^Deleted 0 blobs, 0 snapshots, 1 temporary files/);
+  t.deepEqual(await readdir(join(store, 'tmp')), []);
 });
