@@ -52,7 +52,7 @@ const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 // and it must not lead to the host's.
 async function readInRoot(resolver: RootResolver, relative: string): Promise<string> {
   try {
-    const text = await readFile(await resolver.resolve(relative));
+    const text = await readFile(resolver.resolve(relative));
     return text.length > MAX_ACCOUNT_FILE ? '' : text.toString('utf8');
   } catch {
     return '';

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, utimes } from 'node:fs/promises';
+import {
+  closeSync, createReadStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeSync, type Stats,
+} from 'node:fs';
+import { chmod, open, utimes } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -147,7 +150,24 @@ export async function applyLayer(blobPath: string, rootfs: string, options: Laye
   }
 }
 
-/** Turns tar entries into files, honouring whiteouts and keeping every path inside the root. */
+// Files up to this size are gathered in memory and written with synchronous
+// calls; larger ones stream.
+const SMALL_FILE = 1 << 20;
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Turns tar entries into files, honouring whiteouts and keeping every path
+ * inside the root. File system calls are synchronous (except streaming large
+ * files): a layer is thousands of tiny calls, and a thread-pool round trip
+ * each costs several times the call itself.
+ */
 class LayerApplier {
   readonly #resolver: RootResolver;
   // Paths this layer created: whiteouts and opaque directories hide only lower layers.
@@ -192,50 +212,37 @@ class LayerApplier {
       if (entry.type === 'Directory') this.options.directories.set(this.rootfs, { mode, atime, mtime });
       return;
     }
-    const target = join(await this.#resolver.directory(parentRelative), base);
+    const target = join(this.#resolver.directory(parentRelative), base);
 
     switch (entry.type) {
       case 'Directory': {
-        const existing = await lstat(target).catch(() => undefined);
-        if (existing && !existing.isDirectory()) await this.#remove(target);
-        if (!existing?.isDirectory()) await mkdir(target, { mode: 0o755 });
-        await this.#own(target, entry);
+        // A directory over a directory merges; over anything else it replaces.
+        this.#create(target, () => mkdirSync(target, { mode: 0o755 }), (existing) => existing.isDirectory());
+        this.#own(target, entry);
         this.options.directories.set(target, { mode, atime, mtime });
         break;
       }
       case 'File':
       case 'OldFile':
-      case 'ContiguousFile': {
-        await this.#remove(target);
-        const file = await open(target, 'wx', 0o600);
-        try {
-          for await (const chunk of entry as AsyncIterable<Buffer>) await file.write(chunk);
-          if (this.#chown) await file.chown(entry.uid ?? 0, entry.gid ?? 0);
-          await file.chmod(mode);
-          await file.utimes(atime, mtime);
-        } finally {
-          await file.close();
-        }
+      case 'ContiguousFile':
+        await this.#writeFile(target, entry, mode, atime, mtime);
         break;
-      }
       case 'SymbolicLink': {
         if (!entry.linkpath) throw new ImageError(`${what}: symlink "${entry.path}" has no target`);
-        await this.#remove(target);
+        const linkpath = entry.linkpath;
         // The target is stored as written: it is resolved inside the container's root when used.
-        await symlink(entry.linkpath, target);
-        await this.#own(target, entry);
-        await lutimes(target, atime, mtime);
+        this.#create(target, () => symlinkSync(linkpath, target));
+        this.#own(target, entry);
+        lutimesSync(target, atime, mtime);
         break;
       }
       case 'Link': {
         const linkRelative = containedPath(entry.linkpath ?? '', `${what}: hard link "${entry.path}"`);
-        const linkBase = posix.basename(linkRelative);
-        const source = join(await this.#resolver.resolve(linkRelative.includes('/') ? posix.dirname(linkRelative) : ''), linkBase);
-        const sourceStat = linkRelative === '' ? undefined : await lstat(source).catch(() => undefined);
+        const source = join(this.#resolver.resolve(linkRelative.includes('/') ? posix.dirname(linkRelative) : ''), posix.basename(linkRelative));
+        const sourceStat = linkRelative === '' ? undefined : statOrUndefined(source);
         if (!sourceStat || sourceStat.isDirectory()) throw new ImageError(`${what}: hard link "${entry.path}" points to "${entry.linkpath}", which is not a file in the image`);
         if (source === target) break;
-        await this.#remove(target);
-        await link(source, target);
+        this.#create(target, () => linkSync(source, target));
         break;
       }
       case 'CharacterDevice':
@@ -250,38 +257,82 @@ class LayerApplier {
     this.#created.add(relative);
   }
 
-  async #own(path: string, entry: ReadEntry): Promise<void> {
-    if (this.#chown) await lchown(path, entry.uid ?? 0, entry.gid ?? 0);
+  async #writeFile(target: string, entry: ReadEntry, mode: number, atime: Date, mtime: Date): Promise<void> {
+    if (entry.size <= SMALL_FILE) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+      let fd = -1;
+      this.#create(target, () => (fd = openSync(target, 'wx', 0o600)));
+      try {
+        for (const chunk of chunks) writeSync(fd, chunk);
+        if (this.#chown) fchownSync(fd, entry.uid ?? 0, entry.gid ?? 0);
+        fchmodSync(fd, mode);
+        futimesSync(fd, atime, mtime);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
+    this.#remove(target);
+    const file = await open(target, 'wx', 0o600);
+    try {
+      for await (const chunk of entry as AsyncIterable<Buffer>) await file.write(chunk);
+      if (this.#chown) await file.chown(entry.uid ?? 0, entry.gid ?? 0);
+      await file.chmod(mode);
+      await file.utimes(atime, mtime);
+    } finally {
+      await file.close();
+    }
   }
 
-  // Replacing a path unlinks it first, so hard links to a lower layer's file keep their content.
-  async #remove(path: string): Promise<void> {
-    const existing = await lstat(path).catch(() => undefined);
+  // Creates with `make`; if the path exists (from a lower layer), removes it
+  // and tries again, unless `keep` accepts what is there. Trying first saves
+  // a stat per entry in the common case. Replacing unlinks, so hard links to
+  // a lower layer's file keep their content.
+  #create(path: string, make: () => void, keep?: (existing: Stats) => boolean): void {
+    try {
+      make();
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const existing = lstatSync(path);
+    if (keep?.(existing)) return;
+    this.#remove(path);
+    make();
+  }
+
+  #own(path: string, entry: ReadEntry): void {
+    if (this.#chown) lchownSync(path, entry.uid ?? 0, entry.gid ?? 0);
+  }
+
+  #remove(path: string): void {
+    const existing = statOrUndefined(path);
     if (!existing) return;
-    await rm(path, { recursive: true, force: true });
+    rmSync(path, { recursive: true, force: true });
     if (existing.isDirectory()) this.options.directories.forgetUnder(path);
     this.#resolver.forget();
   }
 
-  async #whiteout(relative: string): Promise<void> {
+  #whiteout(relative: string): void {
     if (this.#created.has(relative)) return;
-    const parent = await this.#resolver.resolve(relative.includes('/') ? posix.dirname(relative) : '');
-    await this.#remove(join(parent, posix.basename(relative)));
+    const parent = this.#resolver.resolve(relative.includes('/') ? posix.dirname(relative) : '');
+    this.#remove(join(parent, posix.basename(relative)));
   }
 
   // An opaque directory hides everything lower layers put in it.
-  async #clearLower(relative: string): Promise<void> {
-    const directory = await this.#resolver.resolve(relative);
+  #clearLower(relative: string): void {
+    const directory = this.#resolver.resolve(relative);
     let children: string[];
     try {
-      children = await readdir(directory);
+      children = readdirSync(directory);
     } catch {
       return;
     }
     for (const child of children) {
       const childRelative = relative ? `${relative}/${child}` : child;
-      if (!this.#created.has(childRelative)) await this.#remove(join(directory, child));
-      else if ((await lstat(join(directory, child))).isDirectory()) await this.#clearLower(childRelative);
+      if (!this.#created.has(childRelative)) this.#remove(join(directory, child));
+      else if (lstatSync(join(directory, child)).isDirectory()) this.#clearLower(childRelative);
     }
   }
 }

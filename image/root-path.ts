@@ -1,4 +1,4 @@
-import { lstat, mkdir, readlink } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { ImageError } from './image-error.js';
 
@@ -21,7 +21,9 @@ export function containedPath(path: string, what: string): string {
  * symlinks are followed, but an absolute target or a `..` resolves against
  * the root and never leaves it (the rule of chroot, and of securejoin).
  * Directories found real are remembered until `forget`, which must be called
- * whenever something is removed or replaced.
+ * whenever something is removed or replaced. Synchronous: unpacking makes
+ * thousands of these tiny calls, and a thread-pool round trip each costs
+ * several times the system call.
  */
 export class RootResolver {
   readonly #known = new Map<string, string>();
@@ -33,7 +35,7 @@ export class RootResolver {
   }
 
   /** The host path of `relative` (already normalised), following symlinks in every component. */
-  async resolve(relative: string): Promise<string> {
+  resolve(relative: string): string {
     const cached = this.#known.get(relative);
     if (cached !== undefined) return cached;
     const pending = relative === '' ? [] : relative.split('/');
@@ -54,7 +56,7 @@ export class RootResolver {
       const candidate = join(this.root, ...resolved, component);
       let isLink = false;
       try {
-        isLink = (await lstat(candidate)).isSymbolicLink();
+        isLink = lstatSync(candidate).isSymbolicLink();
       } catch {
         missing = true;
       }
@@ -63,7 +65,7 @@ export class RootResolver {
         continue;
       }
       if (++links > MAX_SYMLINKS) throw new ImageError(`too many levels of symbolic links resolving "${relative}"`);
-      const target = await readlink(candidate);
+      const target = readlinkSync(candidate);
       if (target.startsWith('/')) resolved.length = 0;
       pending.unshift(...target.split('/'));
     }
@@ -71,11 +73,11 @@ export class RootResolver {
   }
 
   /** Resolves a directory, creating what is missing (mode 0755, as docker does for implied parents). */
-  async directory(relative: string): Promise<string> {
+  directory(relative: string): string {
     const cached = this.#known.get(relative);
     if (cached !== undefined) return cached;
-    const path = await this.resolve(relative);
-    await mkdir(path, { recursive: true, mode: 0o755 });
+    const path = this.resolve(relative);
+    mkdirSync(path, { recursive: true, mode: 0o755 });
     this.#known.set(relative, path);
     return path;
   }
