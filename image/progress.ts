@@ -74,7 +74,7 @@ class TerminalProgress implements PullProgress {
   }
 
   #line(row: Row): string {
-    const width = Math.max(10, Math.min(30, (this.out.columns ?? 80) - 60));
+    const width = Math.max(10, Math.min(30, (this.out.columns ?? 80) - 50));
     const amount = `${formatBytes(row.bytes)}/${formatBytes(row.total)}`;
     const body = row.state === 'downloading' ? `${bar(row.total === 0 ? 1 : row.bytes / row.total, width)} ${amount}` : row.detail;
     return `${row.label}: ${STATE_TEXT[row.state].padEnd(14)} ${body}`.slice(0, (this.out.columns ?? 80) - 1);

@@ -16,11 +16,10 @@ export interface PullOptions {
   /** The platform asked for with --platform; linux/amd64 when absent. */
   readonly platform?: Platform;
   readonly progress?: PullProgress;
-  /** Unpack the snapshot too (default), so the first run does not wait for it. */
-  readonly unpack?: boolean;
-  /** Layers fetched at once; docker's default is 3. */
-  readonly concurrency?: number;
 }
+
+/** Layers fetched at once: docker's default. */
+const CONCURRENT_DOWNLOADS = 3;
 
 // Runs `work` over `items`, at most `limit` at a time. On the first failure
 // the others are aborted and awaited, so nothing still writes when it returns.
@@ -96,13 +95,14 @@ export async function pullImage(store: ImageStore, reference: ImageReference, op
     checkPlatform(config, options.platform, what);
 
     const unique = [...new Map(manifest.layers.map((layer) => [layer.digest, layer])).values()];
-    await forEachLimited(unique, options.concurrency ?? 3, (layer, signal) =>
+    await forEachLimited(unique, CONCURRENT_DOWNLOADS, (layer, signal) =>
       fetchBlob(store, client, layer, `layer ${layer.digest} of ${what}`, progress, added, signal));
     progress.close();
 
     const snapshot = chainId(config.rootfs.diff_ids);
     await pin.add([snapshot]);
-    if (options.unpack ?? true) await ensureSnapshot(store, manifest, config, what, progress);
+    // Unpacked now, so the first run does not wait for it.
+    await ensureSnapshot(store, manifest, config, what, progress);
 
     const record: ImageRecord = {
       repository: repositoryName(reference),
@@ -116,14 +116,14 @@ export async function pullImage(store: ImageStore, reference: ImageReference, op
       created: config.created ?? null,
     };
     await store.record(record);
+    await pin.release();
     return record;
   } catch (error) {
     progress.close();
+    // Unpinned first, so the collection can take back what this pull added.
     await pin.release();
     if (added.size > 0) await collectGarbage(store, added);
     throw error;
-  } finally {
-    await pin.release();
   }
 }
 

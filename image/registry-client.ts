@@ -36,10 +36,6 @@ export class RegistrySession {
     return `${plain ? 'http' : 'https'}://${endpoint}`;
   }
 
-  isInsecure(registry: string): boolean {
-    return this.#insecure.has(registry) || this.#insecure.has(registryEndpoint(registry));
-  }
-
   credentials(registry: string): Promise<Credentials | undefined> {
     return this.#credentials(registry);
   }
