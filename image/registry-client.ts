@@ -83,10 +83,14 @@ function networkError(error: unknown, registry: string, url: string): ImageError
     code === 'ECONNREFUSED' ? 'connection refused'
     : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
     : code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connection timed out'
-    : (err.cause?.message ?? err.message);
-  const tlsHint = url.startsWith('https:') && /SSL|TLS|EPROTO|CERT/i.test(`${code} ${reason}`)
-    ? ` (a plain-HTTP registry must be named with --insecure-registry ${registry})` : '';
-  return new ImageError(`cannot reach registry ${registry} at ${url}: ${reason}${tlsHint}`);
+    // Node appends advice about its own flags to certificate errors; vmctr's hint replaces it.
+    : (err.cause?.message ?? err.message).replace(/; if the root CA is installed locally.*$/, '');
+  const https = url.startsWith('https:');
+  const hint =
+    https && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(code) ? ' (to trust a private CA, set NODE_EXTRA_CA_CERTS to its certificate)'
+    : https && /SSL|TLS|EPROTO|ECONNRESET/i.test(`${code} ${reason}`) ? ` (a plain-HTTP registry must be named with --insecure-registry ${registry})`
+    : '';
+  return new ImageError(`cannot reach registry ${registry} at ${url}: ${reason}${hint}`);
 }
 
 /** The OCI distribution API (v2) for one repository, with anonymous, bearer-token and basic auth. */

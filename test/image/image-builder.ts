@@ -143,10 +143,13 @@ export class OciLayout {
   }
 }
 
-/** Pushes `oci:DIR:NAME` to a plain-HTTP registry with skopeo, digests unchanged. */
-export async function push(layout: OciLayout, name: string, destination: string, options: { all?: boolean; creds?: string } = {}): Promise<void> {
+/**
+ * Pushes `oci:DIR:NAME` to a plain-HTTP registry with skopeo: digests
+ * unchanged, or converted to Docker schema 2 (manifest and manifest list) with `docker`.
+ */
+export async function push(layout: OciLayout, name: string, destination: string, options: { all?: boolean; creds?: string; docker?: boolean } = {}): Promise<void> {
   await run('skopeo', [
-    'copy', '--quiet', '--dest-tls-verify=false', '--preserve-digests',
+    'copy', '--quiet', '--dest-tls-verify=false', ...(options.docker ? ['--format', 'v2s2'] : ['--preserve-digests']),
     ...(options.all ? ['--all'] : []),
     ...(options.creds ? ['--dest-creds', options.creds] : []),
     `oci:${layout.dir}:${name}`, `docker://${destination}`,

@@ -29,6 +29,9 @@ test.before(async () => {
   await layout.tag(await layout.index([amd64, arm64]), 'multi');
   await push(layout, 'multi', `${registry.host}/test/multi:1`, { all: true });
 
+  // The same images as Docker schema 2: a manifest list of two manifests.
+  await push(layout, 'multi', `${registry.host}/test/docker-multi:1`, { all: true, docker: true });
+
   const bad = layerOf([{ path: 'payload', content: 'x'.repeat(5000) }, { path: 'more', content: 'y'.repeat(3000) }]);
   corrupt = await layout.image({ layers: [base, bad] });
   corruptLayer = bad.digest;
@@ -172,4 +175,18 @@ test('bad references are one line and exit 1', async (t) => {
     t.is(result.code, 1, ref);
     t.regex(result.stderr, /^vmctr: invalid reference "[^"]+": [^\n]+\n$/);
   }
+});
+
+test('Docker schema 2 manifests and manifest lists', async (t) => {
+  const root = await freshRoot();
+  const result = await pull(root, `${registry.host}/test/docker-multi:1`, '--platform', 'linux/arm64/v8');
+  t.is(result.code, 0, result.stderr);
+  const [image] = JSON.parse(await readFile(join(root, 'image', 'images.json'), 'utf8')).images;
+  const list = JSON.parse(await readFile(join(root, 'image', 'blobs', 'sha256', image.digest.slice(7)), 'utf8'));
+  const manifest = JSON.parse(await readFile(join(root, 'image', 'blobs', 'sha256', image.manifest.slice(7)), 'utf8'));
+  t.is(list.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+  t.is(manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+  t.is(manifest.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+  t.is(image.platform, 'linux/arm64/v8');
+  t.is(await readFile(join(root, 'image', 'snapshots', image.snapshot.slice(7), 'arch'), 'utf8'), 'arm64\n');
 });

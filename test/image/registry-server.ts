@@ -1,7 +1,7 @@
 // A real distribution registry (Debian's docker-registry) on loopback, for tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -32,16 +32,33 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
+export interface TlsSettings {
+  readonly certificate: string;
+  readonly key: string;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** Starts docker-registry on a free loopback port, serving `dataDir` (shared between instances if given). */
-export async function startRegistry(workDir: string, options: { dataDir?: string; tokenAuth?: TokenAuthSettings } = {}): Promise<Registry> {
+export async function startRegistry(workDir: string, options: { dataDir?: string; tokenAuth?: TokenAuthSettings; tls?: TlsSettings } = {}): Promise<Registry> {
   const port = await freePort();
   const dataDir = options.dataDir ?? join(workDir, 'registry-data');
   await mkdir(dataDir, { recursive: true });
   const auth = options.tokenAuth
     ? `auth:\n  token:\n    realm: ${options.tokenAuth.realm}\n    service: ${options.tokenAuth.service}\n    issuer: ${options.tokenAuth.issuer}\n    rootcertbundle: ${options.tokenAuth.rootCertBundle}\n`
     : '';
+  const tls = options.tls ? `  tls:\n    certificate: ${options.tls.certificate}\n    key: ${options.tls.key}\n` : '';
   const configPath = join(workDir, `registry-${port}.yml`);
-  await writeFile(configPath, `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${dataDir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`);
+  await writeFile(configPath, `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${dataDir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tls}${auth}`);
   const logPath = join(workDir, `registry-${port}.log`);
   const log: Buffer[] = [];
   const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -49,12 +66,7 @@ export async function startRegistry(workDir: string, options: { dataDir?: string
   child.stderr!.on('data', (chunk: Buffer) => log.push(chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for (let attempt = 0; ; attempt++) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/v2/`);
-      if (response.status === 200 || response.status === 401) break;
-    } catch {
-      // not listening yet
-    }
+    if (await listening(port)) break;
     if (attempt > 100 || child.exitCode !== null) throw new Error(`docker-registry did not start: ${Buffer.concat(log).toString()}`);
     await sleep(50);
   }
