@@ -113,14 +113,24 @@ export async function applyLayer(blobPath: string, rootfs: string, options: Laye
     queue.end();
     failure.abort(error);
   };
+  // Builders write empty layers as a bare end-of-archive marker (zeros),
+  // which the parser calls unrecognised: such a layer is simply empty.
+  let sawData = false;
   const parsed = new Promise<void>((resolve) => {
     parser.on('entry', (entry: ReadEntry) => queue.push(entry));
     parser.on('end', () => {
       queue.end();
       resolve();
     });
+    parser.on('error', (error: Error) => {
+      if (!sawData) {
+        queue.end();
+        resolve();
+      } else {
+        fail(new ImageError(`${options.what} is not a valid tar archive: ${error.message}`));
+      }
+    });
   });
-  parser.on('error', (error: Error) => fail(new ImageError(`${options.what} is not a valid tar archive: ${error.message}`)));
   const applying = (async () => {
     for (let entry = await queue.next(); entry !== undefined && !failure.signal.aborted; entry = await queue.next()) await applier.apply(entry);
   })();
@@ -131,6 +141,7 @@ export async function applyLayer(blobPath: string, rootfs: string, options: Laye
   const feed = async (chunks: AsyncIterable<Buffer>) => {
     for await (const chunk of chunks) {
       diffHash.update(chunk);
+      sawData ||= chunk.some((byte) => byte !== 0);
       if (!parser.write(chunk)) await once(parser, 'drain', { signal: failure.signal });
     }
     parser.end();

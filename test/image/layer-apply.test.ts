@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyLayer, DirectoryMetadataLog } from '../../image/layer-apply.js';
 import type { Digest } from '../../image/digest.js';
-import { layerOf, type Compression, type TarEntry } from './image-builder.js';
+import { gzipSync } from 'node:zlib';
+import { layerOf, sha256, type Compression, type TarEntry } from './image-builder.js';
 
 let work: string;
 
@@ -195,4 +196,14 @@ test('damaged archives fail with one line', async (t) => {
   await writeFile(join(sandbox, 'junk'), Buffer.from('this is not a tar archive at all'.repeat(40)));
   const junk = await t.throwsAsync(applyLayer(join(sandbox, 'junk'), join(sandbox, 'rootfs'), options));
   t.regex(junk!.message, /^layer is not a valid tar archive: [^\n]+$/);
+});
+
+test('empty layers (a bare end-of-archive marker, as builders write them) apply as nothing', async (t) => {
+  const sandbox = await mkdtemp(join(work, 'empty-'));
+  await mkdir(join(sandbox, 'rootfs'));
+  for (const [name, blob] of [['zeros', Buffer.alloc(1024)], ['gzip', gzipSync(Buffer.alloc(1024))], ['nothing', Buffer.alloc(0)]] as const) {
+    await writeFile(join(sandbox, name), blob);
+    await applyLayer(join(sandbox, name), join(sandbox, 'rootfs'), { what: name, diffId: sha256(name === 'nothing' ? '' : Buffer.alloc(1024)) as Digest, directories: new DirectoryMetadataLog(), warn: () => undefined });
+  }
+  t.deepEqual(await readdir(join(sandbox, 'rootfs')), []);
 });
