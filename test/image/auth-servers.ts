@@ -80,18 +80,49 @@ export interface BasicAuthProxy {
   close(): Promise<void>;
 }
 
+export interface BlobStorage {
+  readonly origin: string;
+  /** The Authorization header of each request it served (undefined when none came). */
+  readonly authorizations: (string | undefined)[];
+  close(): Promise<void>;
+}
+
+/**
+ * Plays the object storage registries redirect blob downloads to (another
+ * origin): serves `/blob?path=…` from the registry at `upstream`, recording
+ * whether credentials were (wrongly) sent along.
+ */
+export async function startBlobStorage(upstream: string): Promise<BlobStorage> {
+  const [upstreamHost, upstreamPort] = upstream.split(':');
+  const authorizations: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
+    const path = new URL(req.url ?? '/', 'http://localhost').searchParams.get('path') ?? '/';
+    request({ host: upstreamHost, port: Number(upstreamPort), path }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    }).on('error', () => res.writeHead(502).end()).end();
+  });
+  const port = await listen(server);
+  return { origin: `http://127.0.0.1:${port}`, authorizations, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 /**
  * docker-registry only does htpasswd auth over TLS, so Basic auth is tested
  * through this front proxy: it answers 401 with a Basic challenge unless the
  * request carries `user:password`, and forwards the rest to `upstream`.
  */
-export async function startBasicAuthProxy(upstream: string, user: string, password: string): Promise<BasicAuthProxy> {
+export async function startBasicAuthProxy(upstream: string, user: string, password: string, blobStorage?: BlobStorage): Promise<BasicAuthProxy> {
   const [upstreamHost, upstreamPort] = upstream.split(':');
   const server = createServer((req, res) => {
     const given = basicUser(req);
     if (!given || given.user !== user || given.password !== password) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="vmctr-test"', 'content-type': 'application/json' })
         .end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+      return;
+    }
+    if (blobStorage && req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) {
+      res.writeHead(307, { location: `${blobStorage.origin}/blob?path=${encodeURIComponent(req.url ?? '')}` }).end();
       return;
     }
     const headers = { ...req.headers };

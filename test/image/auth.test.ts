@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBasicAuthProxy, startTokenService, type BasicAuthProxy, type TokenService } from './auth-servers.js';
+import { startBasicAuthProxy, startBlobStorage, startTokenService, type BasicAuthProxy, type BlobStorage, type TokenService } from './auth-servers.js';
 import { busyboxEntries, layerOf, OciLayout, push } from './image-builder.js';
 import { startRegistry, type Registry } from './registry-server.js';
 import { vmctr } from './vmctr-process.js';
@@ -12,6 +12,8 @@ let open: Registry;
 let tokenRegistry: Registry;
 let tokens: TokenService;
 let proxy: BasicAuthProxy;
+let storage: BlobStorage;
+let redirecting: BasicAuthProxy;
 
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'vmctr-auth-'));
@@ -23,10 +25,12 @@ test.before(async () => {
   tokens = await startTokenService(work, 'alice', 'wonderland');
   tokenRegistry = await startRegistry(work, { dataDir: join(work, 'data'), tokenAuth: tokens });
   proxy = await startBasicAuthProxy(open.host, 'bob', 'hunter2');
+  storage = await startBlobStorage(open.host);
+  redirecting = await startBasicAuthProxy(open.host, 'bob', 'hunter2', storage);
 });
 
 test.after.always(async () => {
-  await Promise.all([open?.stop(), tokenRegistry?.stop(), tokens?.close(), proxy?.close()]);
+  await Promise.all([open?.stop(), tokenRegistry?.stop(), tokens?.close(), proxy?.close(), storage?.close(), redirecting?.close()]);
   await rm(work, { recursive: true, force: true });
 });
 
@@ -77,4 +81,11 @@ test('basic auth: missing or wrong credentials are one line', async (t) => {
   const wrong = await pullFrom(proxy.host, { DOCKER_CONFIG: await dockerConfig({ [proxy.host]: auth('bob', 'wrong') }) });
   t.is(wrong.code, 1);
   t.regex(wrong.stderr, /^vmctr: 127\.0\.0\.1:\d+ refused access to test\/busybox \(UNAUTHORIZED: authentication required\): check the credentials in .*config\.json\n$/);
+});
+
+test('blob downloads follow redirects to another origin, without the credentials', async (t) => {
+  const result = await pullFrom(redirecting.host, { DOCKER_CONFIG: await dockerConfig({ [redirecting.host]: auth('bob', 'hunter2') }) });
+  t.is(result.code, 0, result.stderr);
+  t.true(storage.authorizations.length >= 2); // the config and the layer
+  t.deepEqual(storage.authorizations.filter((header) => header !== undefined), []);
 });
