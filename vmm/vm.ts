@@ -10,14 +10,21 @@ import { vcpuCpuid } from './cpu/cpuid.js';
 import { setupCommonState, setupPvhEntry } from './cpu/boot-state.js';
 import { DeviceManager } from './device-manager.js';
 import type { SerialSink } from './devices/legacy/serial.js';
+import { ConsoleDevice } from './devices/console/device.js';
+import { RngDevice } from './devices/rng/device.js';
 import { Vcpu, type VcpuEvent } from './vcpu.js';
 
 export const MIN_MEMORY_MIB = 32;
 export const MAX_MEMORY_MIB = 1024 * 1024;
 export const MAX_CPUS = MPTABLE_MAX_CPUS;
 
-/** Kernel parameters the VMM's device model relies on; user parameters follow. */
-export const BASE_CMDLINE = 'console=ttyS0 8250.nr_uarts=1 reboot=k panic=-1';
+/**
+ * Kernel parameters the VMM's device model relies on; user parameters
+ * follow. The console is virtio (hvc0: a buffer per notification), with
+ * the UART as early console until it registers, so an early panic is seen.
+ */
+export const BASE_CMDLINE = 'reboot=k panic=-1 8250.nr_uarts=1';
+const CONSOLE_PARAMETERS = { virtio: 'earlycon=uart8250,io,0x3f8 console=hvc0', serial: 'console=ttyS0' } as const;
 
 export interface VmConfig {
   kernel: Uint8Array;
@@ -26,7 +33,12 @@ export interface VmConfig {
   cmdline: string;
   cpus: number;
   memoryMiB: number;
+  /** Guest console output, from whichever console the guest uses. */
   console: SerialSink;
+  /** The guest's console device: virtio-console (default, fast) or the 16550 UART. */
+  consoleDevice?: 'virtio' | 'serial';
+  /** Reports a virtio device the guest broke (the VM goes on without it). */
+  onDeviceError?: (device: string, message: string) => void;
 }
 
 /** How a VM ended. */
@@ -40,11 +52,13 @@ export type VmExit =
 type VmState = 'created' | 'running' | 'ended';
 
 const PANIC_MARKER = 'Kernel panic - not syncing';
+const DEVICE_PARAMETERS_RESERVE = 160;
 
 export class Vm {
   readonly memory: GuestMemory;
   readonly vcpus: Vcpu[];
   readonly devices: DeviceManager;
+  readonly console: ConsoleDevice;
   /** performance.now() of each port-0x80 boot marker the guest wrote. */
   readonly bootMarkers: { code: number; at: number }[] = [];
   private readonly kvm: Kvm;
@@ -53,12 +67,18 @@ export class Vm {
   private stopReason: VmExit | undefined;
   private sawPanic = false;
 
-  private constructor(kvm: Kvm, vmFd: VmFd, memory: GuestMemory, devices: DeviceManager, vcpus: Vcpu[]) {
+  private constructor(kvm: Kvm, vmFd: VmFd, memory: GuestMemory, devices: DeviceManager, console: ConsoleDevice, vcpus: Vcpu[]) {
     this.kvm = kvm;
     this.vmFd = vmFd;
     this.memory = memory;
     this.devices = devices;
+    this.console = console;
     this.vcpus = vcpus;
+  }
+
+  /** The whole kernel command line for a configuration (device parameters are added at create). */
+  private static cmdline(config: VmConfig, deviceParameters = ''): string {
+    return [BASE_CMDLINE, CONSOLE_PARAMETERS[config.consoleDevice ?? 'virtio'], deviceParameters, config.cmdline].filter(Boolean).join(' ');
   }
 
   /**
@@ -71,13 +91,14 @@ export class Vm {
     if (!Number.isInteger(config.memoryMiB) || config.memoryMiB < MIN_MEMORY_MIB || config.memoryMiB > MAX_MEMORY_MIB) {
       throw new BootError(`memory must be an integer from ${MIN_MEMORY_MIB} to ${MAX_MEMORY_MIB} MiB`);
     }
-    const cmdline = `${BASE_CMDLINE} ${config.cmdline}`.trim();
+    // Device parameters are a few dozen bytes per device; reserve room for them in the length check.
+    const cmdline = Vm.cmdline(config, 'x'.repeat(DEVICE_PARAMETERS_RESERVE));
     return planLinuxPvh({ kernel: config.kernel, initrd: config.initrd, cmdline }, ramRanges(config.memoryMiB * MiB));
   }
 
   /** Builds a VM ready to boot `config.kernel`; throws a one-line error on bad input. */
   static create(config: VmConfig): Vm {
-    const plan = Vm.plan(config);
+    Vm.plan(config);
     const undo: (() => void)[] = [];
     try {
       const kvm = Kvm.open();
@@ -95,14 +116,20 @@ export class Vm {
       memory.regions.forEach((r, slot) => vmFd.setUserMemoryRegion(slot, r.base, r.buffer));
 
       let vm: Vm | undefined;
-      const devices = new DeviceManager(vmFd, {
-        console: { write: (bytes) => vm?.onConsole(bytes, config.console) },
-        onReset: () => vm?.requestStop(vm.sawPanic ? { kind: 'panic' } : { kind: 'reboot' }),
+      const consoleSink = { write: (bytes: Uint8Array) => vm?.onConsole(bytes, config.console) };
+      const devices = new DeviceManager(vmFd, memory, {
+        console: consoleSink,
+        onReset: () => vm?.requestStop({ kind: 'reboot' }),
         onBootMarker: (code) => vm?.bootMarkers.push({ code, at: performance.now() }),
+        onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());
+      const console = new ConsoleDevice(consoleSink);
+      devices.addVirtio('virtio-console', console);
+      devices.addVirtio('virtio-rng', new RngDevice());
 
-      const loaded = loadLinuxPvh(memory, plan);
+      const cmdline = Vm.cmdline(config, devices.kernelParameters);
+      const loaded = loadLinuxPvh(memory, planLinuxPvh({ kernel: config.kernel, initrd: config.initrd, cmdline }, ramRanges(config.memoryMiB * MiB)));
       writeMpTable(memory, config.cpus);
 
       const supported = kvm.supportedCpuid();
@@ -116,7 +143,7 @@ export class Vm {
         if (i === 0) setupPvhEntry(fd, memory, loaded.entry, loaded.startInfoAddr);
         vcpus.push(new Vcpu(fd, devices));
       }
-      vm = new Vm(kvm, vmFd, memory, devices, vcpus);
+      vm = new Vm(kvm, vmFd, memory, devices, console, vcpus);
       return vm;
     } catch (e) {
       for (const f of undo.reverse()) f();
@@ -136,8 +163,16 @@ export class Vm {
     return this.stopReason ?? { kind: 'stopped' };
   }
 
-  /** Stops every vCPU; the first reason given is the one reported. */
+  /**
+   * Stops every vCPU; the first reason given is the one reported. A guest
+   * reset after the kernel printed its panic banner is a panic: the queues
+   * are drained first so the banner is not still in flight.
+   */
   requestStop(reason: VmExit = { kind: 'stopped' }): void {
+    if (this.stopReason === undefined && this.state === 'running') {
+      this.devices.drain();
+      this.stopReason = this.sawPanic && (reason.kind === 'reboot' || reason.kind === 'crash') ? { kind: 'panic' } : reason;
+    }
     this.stopReason ??= reason;
     for (const v of this.vcpus) v.stop();
   }
@@ -149,10 +184,10 @@ export class Vm {
 
   private exitFor(event: VcpuEvent): VmExit {
     switch (event.kind) {
-      case 'reset': return this.sawPanic ? { kind: 'panic' } : { kind: 'reboot' };
+      case 'reset': return { kind: 'reboot' };
       case 'poweroff': return { kind: 'poweroff' };
       case 'hlt': return { kind: 'crash', detail: 'vCPU halted with no interrupt controller to wake it' };
-      case 'crash': return this.sawPanic ? { kind: 'panic' } : { kind: 'crash', detail: event.detail };
+      case 'crash': return { kind: 'crash', detail: event.detail };
     }
   }
 

@@ -41,6 +41,7 @@ Exit status: 0 the guest rebooted, 1 vmctr could not start it, 2 bad usage, 3 gu
     cmdline: Flags.string({ description: 'extra kernel parameters, after the ones vmctr needs', default: 'quiet' }),
     cpus: Flags.integer({ description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS }),
     memory: Flags.integer({ description: 'guest memory in MiB', default: 256 }),
+    console: Flags.string({ description: 'the guest console device', options: ['virtio', 'serial'], default: 'virtio' }),
   };
 
   async run(): Promise<void> {
@@ -55,6 +56,8 @@ Exit status: 0 the guest rebooted, 1 vmctr could not start it, 2 bad usage, 3 gu
       cpus: flags.cpus,
       memoryMiB: flags.memory,
       console,
+      consoleDevice: flags.console as 'virtio' | 'serial',
+      onDeviceError: (device, message) => process.stderr.write(`vmctr: ${device} stopped: the guest broke the virtio contract: ${message}\n`),
     };
     try {
       Vm.plan(config); // bad input is reported before the host is even looked at
@@ -76,7 +79,8 @@ Exit status: 0 the guest rebooted, 1 vmctr could not start it, 2 bad usage, 3 gu
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     const forwardInput = (chunk: Buffer) => {
-      if (!vm.devices.serial.enqueueInput(chunk)) process.stdin.pause();
+      const taken = config.consoleDevice === 'serial' ? vm.devices.serial.enqueueInput(chunk) : vm.console.input(chunk);
+      if (!taken) process.stderr.write('vmctr: guest console input dropped: the guest is not reading\n');
     };
     process.stdin.on('data', forwardInput);
 

@@ -1,0 +1,41 @@
+// The contract between a virtio device and its transport (virtio 1.2, 2):
+// a device knows its type, features, queues and configuration space, and
+// nothing of MMIO or PCI.
+import type { VirtioMemory } from './memory.js';
+import type { Queue } from './queue.js';
+
+/** How a device tells the driver something happened (the transport decides how). */
+export interface VirtioInterrupt {
+  /** Used buffers were added to a queue the driver may want to hear about. */
+  usedBuffer(): void;
+  configChange(): void;
+}
+
+export interface ActivateContext {
+  mem: VirtioMemory;
+  queues: readonly Queue[];
+  interrupt: VirtioInterrupt;
+  /** The features the driver accepted. */
+  features: bigint;
+}
+
+export interface VirtioDevice {
+  readonly deviceType: number;
+  /** Feature bits offered (VERSION_1 is added by the transport). */
+  readonly features: bigint;
+  readonly queueMaxSizes: readonly number[];
+  readConfig(offset: number, data: Uint8Array): void;
+  writeConfig(offset: number, data: Uint8Array): void;
+  /** The driver set DRIVER_OK: queues are valid and mapped. */
+  activate(ctx: ActivateContext): void;
+  /** The driver made buffers available on queue `index`. Throws VirtioError on a hostile queue. */
+  queueNotify(index: number): void;
+  /** Back to the pre-activation state (status written to 0, or the device failed). */
+  reset(): void;
+}
+
+/** Reads `data.length` bytes of a device's configuration structure; out of range reads zero. */
+export function readConfigBytes(config: Uint8Array, offset: number, data: Uint8Array): void {
+  data.fill(0);
+  if (offset >= 0 && offset < config.byteLength) data.set(config.subarray(offset, offset + data.byteLength));
+}

@@ -1,0 +1,244 @@
+// The virtio-mmio transport (virtio 1.2, 4.2): the register file a driver
+// sees in the device's MMIO window, the device-status state machine
+// (2.1, 3.1.1), feature negotiation, queue configuration, and interrupts.
+import type { BusDevice } from '../bus.js';
+import type { VirtioDevice, VirtioInterrupt } from './device.js';
+import { VirtioError, type VirtioMemory } from './memory.js';
+import { Queue } from './queue.js';
+import {
+  DeviceStatus, Feature, Interrupt, MMIO_MAGIC, MMIO_VENDOR_ID, MMIO_VERSION, MmioReg, featureBit,
+} from './spec.js';
+
+const S = DeviceStatus;
+
+/** Queue features every device gets from this library. */
+const TRANSPORT_FEATURES = featureBit(Feature.VERSION_1) | featureBit(Feature.RING_EVENT_IDX) | featureBit(Feature.RING_INDIRECT_DESC);
+
+/**
+ * Status values a driver may move to from each status (3.1.1): the
+ * initialization steps in order, FAILED at any time, 0 (reset) always.
+ */
+function validTransition(from: number, to: number): boolean {
+  if (to === 0 || (to & S.FAILED) !== 0) return true;
+  switch (from & ~S.DEVICE_NEEDS_RESET) {
+    case 0: return to === S.ACKNOWLEDGE;
+    case S.ACKNOWLEDGE: return to === (S.ACKNOWLEDGE | S.DRIVER);
+    case S.ACKNOWLEDGE | S.DRIVER: return to === (S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+    case S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK: return to === (S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+    default: return false;
+  }
+}
+
+export interface MmioTransportOptions {
+  /** Raises the device's interrupt line (an irqfd). */
+  raiseInterrupt: () => void;
+  /** Called once with the reason when the driver breaks the contract. */
+  onDeviceError?: (message: string) => void;
+}
+
+export class VirtioMmioTransport implements BusDevice {
+  readonly device: VirtioDevice;
+  readonly queues: Queue[];
+  private readonly mem: VirtioMemory;
+  private readonly opts: MmioTransportOptions;
+  private status = 0;
+  private deviceFeaturesSel = 0;
+  private driverFeaturesSel = 0;
+  private driverFeatures = 0n;
+  private queueSel = 0;
+  private interruptStatus = 0;
+  private configGeneration = 0;
+  private activated = false;
+  private readonly interrupt: VirtioInterrupt;
+
+  constructor(device: VirtioDevice, mem: VirtioMemory, opts: MmioTransportOptions) {
+    this.device = device;
+    this.mem = mem;
+    this.opts = opts;
+    this.queues = device.queueMaxSizes.map((n) => new Queue(n));
+    this.interrupt = {
+      usedBuffer: () => this.raise(Interrupt.USED_BUFFER),
+      configChange: () => {
+        this.configGeneration++;
+        this.raise(Interrupt.CONFIG_CHANGE);
+      },
+    };
+  }
+
+  get offeredFeatures(): bigint {
+    return this.device.features | TRANSPORT_FEATURES;
+  }
+
+  get deviceStatus(): number {
+    return this.status;
+  }
+
+  get isActive(): boolean {
+    return this.activated;
+  }
+
+  /**
+   * The driver notified queue `index` (a QueueNotify write, or its
+   * ioeventfd). A hostile queue marks the device broken, never more.
+   */
+  notify(index: number): void {
+    if (!this.activated || this.status & S.DEVICE_NEEDS_RESET) return;
+    const q = this.queues[index];
+    if (!q?.active) return;
+    try {
+      this.device.queueNotify(index);
+    } catch (e) {
+      if (e instanceof VirtioError) this.fail(e.message);
+      else throw e;
+    }
+  }
+
+  /** Stops the device and tells the driver it needs a reset (2.1.2). */
+  fail(message: string): void {
+    if (this.status & S.DEVICE_NEEDS_RESET) return;
+    this.status |= S.DEVICE_NEEDS_RESET;
+    this.opts.onDeviceError?.(message);
+    if (this.status & S.DRIVER_OK) this.interrupt.configChange();
+  }
+
+  private raise(bit: number): void {
+    this.interruptStatus |= bit;
+    this.opts.raiseInterrupt();
+  }
+
+  read(offset: number, data: Uint8Array): void {
+    if (offset >= MmioReg.CONFIG) {
+      this.device.readConfig(offset - MmioReg.CONFIG, data);
+      return;
+    }
+    data.fill(0);
+    // 4.2.2.2: registers are read with aligned 32-bit accesses only.
+    if (data.byteLength !== 4 || offset % 4 !== 0) return;
+    new DataView(data.buffer, data.byteOffset, 4).setUint32(0, this.readRegister(offset), true);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    if (offset >= MmioReg.CONFIG) {
+      if (this.status & S.DRIVER) this.device.writeConfig(offset - MmioReg.CONFIG, data);
+      return;
+    }
+    if (data.byteLength !== 4 || offset % 4 !== 0) return;
+    this.writeRegister(offset, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
+  }
+
+  private selectedQueue(): Queue | undefined {
+    return this.queues[this.queueSel];
+  }
+
+  private readRegister(offset: number): number {
+    const q = this.selectedQueue();
+    switch (offset) {
+      case MmioReg.MAGIC_VALUE: return MMIO_MAGIC;
+      case MmioReg.VERSION: return MMIO_VERSION;
+      case MmioReg.DEVICE_ID: return this.device.deviceType;
+      case MmioReg.VENDOR_ID: return MMIO_VENDOR_ID;
+      case MmioReg.DEVICE_FEATURES:
+        return this.deviceFeaturesSel > 1 ? 0 : Number((this.offeredFeatures >> BigInt(32 * this.deviceFeaturesSel)) & 0xffffffffn);
+      case MmioReg.QUEUE_NUM_MAX: return q ? q.maxSize : 0;
+      case MmioReg.QUEUE_READY: return q?.ready ? 1 : 0;
+      case MmioReg.INTERRUPT_STATUS: return this.interruptStatus;
+      case MmioReg.STATUS: return this.status;
+      case MmioReg.CONFIG_GENERATION: return this.configGeneration;
+      // No shared memory regions: a length of all ones means "none" (4.2.2).
+      case MmioReg.SHM_LEN_LOW:
+      case MmioReg.SHM_LEN_HIGH: return 0xffffffff;
+      default: return 0;
+    }
+  }
+
+  private writeRegister(offset: number, v: number): void {
+    switch (offset) {
+      case MmioReg.DEVICE_FEATURES_SEL: this.deviceFeaturesSel = v; return;
+      case MmioReg.DRIVER_FEATURES_SEL: this.driverFeaturesSel = v; return;
+      case MmioReg.DRIVER_FEATURES:
+        // Only while negotiating (after DRIVER, before FEATURES_OK), and only bits we offered.
+        if (this.status !== (S.ACKNOWLEDGE | S.DRIVER) || this.driverFeaturesSel > 1) return;
+        {
+          const shift = BigInt(32 * this.driverFeaturesSel);
+          const mask = 0xffffffffn << shift;
+          this.driverFeatures = (this.driverFeatures & ~mask) | ((BigInt(v) << shift) & this.offeredFeatures);
+        }
+        return;
+      case MmioReg.QUEUE_SEL: this.queueSel = v; return;
+      case MmioReg.QUEUE_NOTIFY: this.notify(v & 0xffff); return;
+      case MmioReg.INTERRUPT_ACK: this.interruptStatus &= ~v; return;
+      case MmioReg.STATUS: this.setStatus(v); return;
+      default: this.writeQueueRegister(offset, v);
+    }
+  }
+
+  /** Queue set-up registers: only between FEATURES_OK and DRIVER_OK, on a queue not yet ready. */
+  private writeQueueRegister(offset: number, v: number): void {
+    const q = this.selectedQueue();
+    if (!q || this.status !== (S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK)) return;
+    if (offset === MmioReg.QUEUE_READY) {
+      q.ready = v === 1;
+      return;
+    }
+    if (q.ready) return;
+    const low = (addr: number) => Math.floor(addr / 2 ** 32) * 2 ** 32 + v;
+    const high = (addr: number) => v * 2 ** 32 + (addr % 2 ** 32);
+    try {
+      switch (offset) {
+        case MmioReg.QUEUE_NUM: q.setSize(v); return;
+        case MmioReg.QUEUE_DESC_LOW: q.descTable = low(q.descTable); return;
+        case MmioReg.QUEUE_DESC_HIGH: q.descTable = high(q.descTable); return;
+        case MmioReg.QUEUE_DRIVER_LOW: q.availRing = low(q.availRing); return;
+        case MmioReg.QUEUE_DRIVER_HIGH: q.availRing = high(q.availRing); return;
+        case MmioReg.QUEUE_DEVICE_LOW: q.usedRing = low(q.usedRing); return;
+        case MmioReg.QUEUE_DEVICE_HIGH: q.usedRing = high(q.usedRing); return;
+        default: return;
+      }
+    } catch (e) {
+      if (e instanceof VirtioError) this.fail(e.message);
+      else throw e;
+    }
+  }
+
+  private setStatus(v: number): void {
+    if (v === 0) {
+      this.reset();
+      return;
+    }
+    if (!validTransition(this.status, v & ~S.DEVICE_NEEDS_RESET)) return;
+    const adding = v & ~this.status;
+    if (adding & S.FEATURES_OK && !(this.driverFeatures & featureBit(Feature.VERSION_1))) {
+      return; // a legacy driver: FEATURES_OK stays clear, and the driver gives up (3.1.1 step 6)
+    }
+    this.status = v | (this.status & S.DEVICE_NEEDS_RESET);
+    if (adding & S.DRIVER_OK) this.activate();
+  }
+
+  private activate(): void {
+    const ready = this.queues.filter((q) => q.ready);
+    if (ready.some((q) => !q.isValid(this.mem))) {
+      this.fail('a queue is misaligned or outside guest memory');
+      return;
+    }
+    const eventIdx = (this.driverFeatures & featureBit(Feature.RING_EVENT_IDX)) !== 0n;
+    const indirect = (this.driverFeatures & featureBit(Feature.RING_INDIRECT_DESC)) !== 0n;
+    for (const q of ready) q.activate(this.mem, { eventIdx, indirect });
+    this.activated = true;
+    try {
+      this.device.activate({ mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures });
+    } catch (e) {
+      if (e instanceof VirtioError) this.fail(e.message);
+      else throw e;
+    }
+  }
+
+  private reset(): void {
+    if (this.activated) this.device.reset();
+    this.activated = false;
+    this.status = 0;
+    this.driverFeatures = 0n;
+    this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
+    this.interruptStatus = 0;
+    for (const q of this.queues) q.reset();
+  }
+}
