@@ -149,7 +149,11 @@ export async function applyLayer(blobPath: string, rootfs: string, options: Laye
   const source = createReadStream(blobPath, { highWaterMark: 1 << 20 });
   try {
     await (decoder ? pipeline(source, decoder, feed, { signal: failure.signal }) : pipeline(source, feed, { signal: failure.signal }));
-    await Promise.race([parsed, new Promise((_, reject) => failure.signal.addEventListener('abort', () => reject(failure.signal.reason)))]);
+    // The parser ends only once every entry is consumed; a failed applier stops consuming.
+    await Promise.race([parsed, new Promise((_, reject) => {
+      if (failure.signal.aborted) reject(failure.signal.reason);
+      failure.signal.addEventListener('abort', () => reject(failure.signal.reason));
+    })]);
     await applying;
   } catch (error) {
     if (firstError !== undefined) throw firstError;
