@@ -70,9 +70,9 @@ export class ArchiveLoader {
   async #ingestFile(path: string, expected: Pick<Descriptor, 'digest' | 'size'> | undefined, what: string): Promise<{ digest: Digest; size: number }> {
     const { digest, size } = expected ?? (await hashFile(path));
     await this.#pin.add([digest]);
-    if (!(await this.store.hasBlob(digest))) {
+    if (!(await this.store.hasBlob(digest, size))) {
       await this.store.withBlobLock(digest, async () => {
-        if (await this.store.hasBlob(digest)) return;
+        if (await this.store.hasBlob(digest, size)) return;
         await this.store.ingest(createReadStream(path), new ContentVerifier(digest, size, what));
         this.#added.add(digest);
       });
@@ -83,7 +83,7 @@ export class ArchiveLoader {
   async #putDocument(bytes: Buffer): Promise<Digest> {
     const digest = digestOf(bytes);
     await this.#pin.add([digest]);
-    if (!(await this.store.hasBlob(digest))) {
+    if (!(await this.store.hasBlob(digest, bytes.length))) {
       await this.store.putBlob(bytes);
       this.#added.add(digest);
     }

@@ -84,7 +84,7 @@ export async function pullImage(store: ImageStore, reference: ImageReference, op
     // Pinned before anything is looked for or written: see Pin.add.
     await pin.add([...documents.map((doc) => doc.digest), ...blobs.map((blob) => blob.digest)]);
     for (const doc of documents) {
-      if (!(await store.hasBlob(doc.digest))) {
+      if (!(await store.hasBlob(doc.digest, doc.bytes.length))) {
         await store.putBlob(doc.bytes);
         added.add(doc.digest);
       }
@@ -139,7 +139,7 @@ async function fetchBlob(store: ImageStore, client: RegistryClient, blob: Descri
   const report = progress.blob(blob.digest, blob.size);
   try {
     await store.withBlobLock(blob.digest, async () => {
-      if (await store.hasBlob(blob.digest)) return report.present();
+      if (await store.hasBlob(blob.digest, blob.size)) return report.present();
       signal?.throwIfAborted();
       report.started();
       const body = await client.fetchBlob(blob.digest, what, signal);

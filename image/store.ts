@@ -111,9 +111,14 @@ export class ImageStore {
     return withLock(this.lockPath(`blob-${digestHex(digest)}`), work, wait);
   }
 
-  async hasBlob(digest: Digest): Promise<boolean> {
+  /**
+   * Whether the blob is present; with `size`, also of that size, so a blob
+   * cut short (by a power loss after its rename) is fetched again.
+   */
+  async hasBlob(digest: Digest, size?: number): Promise<boolean> {
     try {
-      return (await stat(this.blobPath(digest))).isFile();
+      const info = await stat(this.blobPath(digest));
+      return info.isFile() && (size === undefined || info.size === size);
     } catch {
       return false;
     }
@@ -165,7 +170,7 @@ export class ImageStore {
   /** Stores small content (manifests, configs) the caller already holds and has checked. */
   async putBlob(bytes: Uint8Array): Promise<Digest> {
     const digest = digestOf(bytes);
-    if (await this.hasBlob(digest)) return digest;
+    if (await this.hasBlob(digest, bytes.length)) return digest;
     const tmp = this.tempPath();
     const dispose = removeAtExit(tmp);
     try {

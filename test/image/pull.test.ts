@@ -190,3 +190,15 @@ test('Docker schema 2 manifests and manifest lists', async (t) => {
   t.is(image.platform, 'linux/arm64/v8');
   t.is(await readFile(join(root, 'image', 'snapshots', image.snapshot.slice(7), 'arch'), 'utf8'), 'arm64\n');
 });
+
+test('a stored blob cut short is fetched again', async (t) => {
+  const root = await freshRoot();
+  t.is((await pull(root, `${registry.host}/test/busybox:1`)).code, 0);
+  const manifest = JSON.parse(await readFile(join(root, 'image', 'blobs', 'sha256', busybox.digest.slice(7)), 'utf8'));
+  const layer = join(root, 'image', 'blobs', 'sha256', manifest.layers[0].digest.slice(7));
+  await writeFile(layer, '');
+  const again = await pull(root, `${registry.host}/test/busybox:1`);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, new RegExp(`${manifest.layers[0].digest.slice(7, 19)}: downloading`));
+  t.is((await stat(layer)).size, manifest.layers[0].size);
+});
