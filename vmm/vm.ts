@@ -11,6 +11,7 @@ import { setupCommonState, setupPvhEntry } from './cpu/boot-state.js';
 import { DeviceManager } from './device-manager.js';
 import type { SerialSink } from './devices/legacy/serial.js';
 import { ConsoleDevice } from './devices/console/device.js';
+import type { PortHandler } from './devices/console/port.js';
 import { RngDevice } from './devices/rng/device.js';
 import { Vcpu, type VcpuEvent } from './vcpu.js';
 
@@ -37,6 +38,8 @@ export interface VmConfig {
   console: SerialSink;
   /** The guest's console device: virtio-console (default, fast) or the 16550 UART. */
   consoleDevice?: 'virtio' | 'serial';
+  /** Extra virtio-console ports, seen by the guest as /dev/vportNpM with these names. */
+  ports?: { name: string; handler: PortHandler }[];
   /** Reports a virtio device the guest broke (the VM goes on without it). */
   onDeviceError?: (device: string, message: string) => void;
 }
@@ -124,7 +127,10 @@ export class Vm {
         onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());
-      const console = new ConsoleDevice(consoleSink);
+      const console = new ConsoleDevice([
+        { console: true, handler: { output: (bytes) => consoleSink.write(bytes) } },
+        ...(config.ports ?? []),
+      ]);
       devices.addVirtio('virtio-console', console);
       devices.addVirtio('virtio-rng', new RngDevice());
 

@@ -79,7 +79,7 @@ Exit status: 0 the guest rebooted, 1 vmctr could not start it, 2 bad usage, 3 gu
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     const forwardInput = (chunk: Buffer) => {
-      const taken = config.consoleDevice === 'serial' ? vm.devices.serial.enqueueInput(chunk) : vm.console.input(chunk);
+      const taken = config.consoleDevice === 'serial' ? vm.devices.serial.enqueueInput(chunk) : vm.console.input(0, chunk);
       if (!taken) process.stderr.write('vmctr: guest console input dropped: the guest is not reading\n');
     };
     process.stdin.on('data', forwardInput);

@@ -21,7 +21,7 @@ function rng(seed: number) {
 }
 
 const devices: [string, () => VirtioDevice][] = [
-  ['virtio-console', () => new ConsoleDevice({ write: () => {} })],
+  ['virtio-console', () => new ConsoleDevice([{ console: true, handler: { output: () => {} } }, { name: 'agent', handler: { output: () => {} } }])],
   ['virtio-rng', () => new RngDevice()],
 ];
 

@@ -6,7 +6,7 @@ import { MEMORY_SIZE, TestDriver } from './driver.js';
 
 function consoleDriver() {
   const out: number[] = [];
-  const dev = new ConsoleDevice({ write: (b) => out.push(...b) });
+  const dev = new ConsoleDevice([{ console: true, handler: { output: (b) => { out.push(...b); } } }]);
   return { d: new TestDriver(dev), dev, out };
 }
 
@@ -58,7 +58,7 @@ test('console: guest output leaves through the transmit queue, used and interrup
 
 test('console: host input waits for receive buffers, then fills them', (t) => {
   const { d, dev } = consoleDriver();
-  t.true(dev.input(Buffer.from('typed before the driver was ready')));
+  t.true(dev.input(0, Buffer.from('typed before the driver was ready')));
   d.negotiate(featureBit(Feature.VERSION_1));
   d.setupQueue(0, 16);
   d.setupQueue(1, 16);
@@ -204,5 +204,50 @@ test('queue registers are read-only outside FEATURES_OK', (t) => {
   d.setReg(MmioReg.QUEUE_SEL, 0);
   d.setReg(MmioReg.QUEUE_READY, 1);
   t.is(d.reg(MmioReg.QUEUE_READY), 0);
+  d.close();
+});
+
+test('console multiport: ports are announced, named and opened; a port is a Duplex both ways', async (t) => {
+  const { ConsolePortStream } = await import('../../vmm/devices/console/port-stream.js');
+  const stream = new ConsolePortStream();
+  const dev = new ConsoleDevice([{ console: true, handler: { output: () => {} } }, { name: 'vmctr.agent', handler: stream }]);
+  stream.attach(dev, 1);
+  const d = new TestDriver(dev);
+  t.true(d.negotiate(featureBit(Feature.VERSION_1) | featureBit(1)));
+  for (let q = 0; q < 6; q++) d.setupQueue(q, 8);
+  // Control receive buffers for the device's messages.
+  const ctrl = Array.from({ length: 6 }, () => d.buffer(64));
+  ctrl.forEach((addr, i) => { d.writeDesc(2, i, { addr, len: 64, flags: DescFlag.WRITE }); d.offer(2, i, false); });
+  d.driverOk();
+  const sendControl = (i: number, id: number, event: number, value: number) => {
+    const msg = d.buffer(8);
+    d.mem.writeU32(msg, id); d.mem.writeU16(msg + 4, event); d.mem.writeU16(msg + 6, value);
+    d.writeDesc(3, i, { addr: msg, len: 8, flags: 0 });
+    d.offer(3, i);
+  };
+  const received = () => Array.from({ length: d.usedIdx(2) }, (_, i) => {
+    const { id, len } = d.usedElem(2, i);
+    const at = ctrl[id]!;
+    return { id: d.mem.readU32(at), event: d.mem.readU16(at + 4), value: d.mem.readU16(at + 6), name: Buffer.from(d.mem.read(at + 8, len - 8)).toString() };
+  });
+  sendControl(0, 0, 0, 1); // DEVICE_READY
+  t.deepEqual(received().map((m) => [m.id, m.event]), [[0, 1], [1, 1]], 'DEVICE_ADD for both ports');
+  sendControl(1, 1, 3, 1); // PORT_READY for port 1
+  t.deepEqual(received().slice(2).map((m) => [m.id, m.event, m.name]), [[1, 7, 'vmctr.agent'], [1, 6, '']], 'PORT_NAME then PORT_OPEN');
+
+  // Guest -> host on port 1 (queue 5), host -> guest on port 1 (queue 4).
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  const out = d.buffer(5, Buffer.from('hello'));
+  d.writeDesc(5, 0, { addr: out, len: 5, flags: 0 });
+  d.offer(5, 0);
+  await new Promise((r) => setImmediate(r));
+  t.is(Buffer.concat(chunks).toString(), 'hello');
+  const written = new Promise<void>((resolve) => stream.write(Buffer.from('ping'), () => resolve()));
+  const inBuf = d.buffer(16);
+  d.writeDesc(4, 0, { addr: inBuf, len: 16, flags: DescFlag.WRITE });
+  d.offer(4, 0);
+  await written;
+  t.is(Buffer.from(d.mem.read(inBuf, d.usedElem(4, 0).len)).toString(), 'ping');
   d.close();
 });

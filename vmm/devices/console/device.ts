@@ -1,43 +1,65 @@
-// virtio-console with one port (virtio 1.2, 5.3): the guest's hvc0.
-// Output arrives a buffer at a time through the transmit queue, so a
-// console line costs one notification instead of one exit per byte.
+// virtio-console (virtio 1.2, 5.3) with multiport: port 0 is the guest's
+// console (hvc0), further ports are named channels the guest sees as
+// /dev/vportNpM (vmctr's host-agent channel is one). Output arrives a
+// buffer at a time, so a console line costs one notification, not one
+// exit per byte.
 import { ChainReader, ChainWriter } from '../../virtio/descriptor-chain.js';
 import { readConfigBytes, type ActivateContext, type VirtioDevice } from '../../virtio/device.js';
-import { DeviceType } from '../../virtio/spec.js';
+import { VirtioError } from '../../virtio/memory.js';
+import type { Queue } from '../../virtio/queue.js';
+import { DeviceType, featureBit } from '../../virtio/spec.js';
+import { ControlEvent, decodeControl, encodeControl, type ControlMessage } from './control.js';
+import { ConsolePort, type PortOptions } from './port.js';
 
-const RECEIVEQ = 0; // port 0 input (host -> guest)
-const TRANSMITQ = 1; // port 0 output (guest -> host)
+const F_MULTIPORT = 1;
 const QUEUE_SIZE = 256;
-/** Host input held while the guest has no receive buffers. */
-const INPUT_LIMIT = 1 << 20;
+/** Queue numbers (5.3.2): port 0 rx/tx, control rx/tx, then ports 1.. rx/tx. */
+const CONTROL_RX = 2;
+const CONTROL_TX = 3;
+const MAX_CONTROL_BACKLOG = 1024;
 
-export interface ConsoleSink {
-  /** Called with a copy of guest output. */
-  write(bytes: Uint8Array): void;
+function rxQueue(port: number): number {
+  return port === 0 ? 0 : 2 * port + 2;
+}
+
+function portOfQueue(q: number): { port: number; tx: boolean } | undefined {
+  if (q === 0 || q === 1) return { port: 0, tx: q === 1 };
+  if (q < 4) return undefined;
+  return { port: (q >> 1) - 1, tx: (q & 1) === 1 };
 }
 
 export class ConsoleDevice implements VirtioDevice {
   readonly deviceType = DeviceType.CONSOLE;
-  readonly features = 0n;
-  readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
-  /** struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr (unused without features). */
+  readonly features = featureBit(F_MULTIPORT);
+  readonly queueMaxSizes: number[];
+  readonly ports: ConsolePort[];
+  /** struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr. */
   private readonly config = new Uint8Array(12);
-  private readonly sink: ConsoleSink;
   private ctx: ActivateContext | undefined;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
+  private multiport = false;
+  private readonly controlOut: Uint8Array[] = [];
 
-  constructor(sink: ConsoleSink) {
-    this.sink = sink;
+  constructor(ports: PortOptions[]) {
+    if (ports.length === 0) throw new RangeError('a console needs at least one port');
+    this.ports = ports.map((p) => new ConsolePort(p));
+    this.queueMaxSizes = Array.from({ length: 2 * ports.length + 2 }, () => QUEUE_SIZE);
+    new DataView(this.config.buffer).setUint32(4, ports.length, true);
   }
 
-  /** Queues host input for the guest; false when the backlog is full. */
-  input(bytes: Uint8Array): boolean {
-    if (this.pendingBytes + bytes.byteLength > INPUT_LIMIT) return false;
-    this.pending.push(Uint8Array.from(bytes));
-    this.pendingBytes += bytes.byteLength;
-    this.deliverInput();
+  /** Queues host input for a port; `done` runs when the guest has it. False if the backlog is full. */
+  input(port: number, bytes: Uint8Array, done?: () => void): boolean {
+    const p = this.ports[port];
+    if (!p || !p.enqueue(bytes, done)) return false;
+    this.deliverInput(port);
     return true;
+  }
+
+  /** A paused port's handler is ready for output again. */
+  resume(port: number): void {
+    const p = this.ports[port];
+    if (!p?.paused) return;
+    p.paused = false;
+    this.transmit(port);
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -48,49 +70,128 @@ export class ConsoleDevice implements VirtioDevice {
 
   activate(ctx: ActivateContext): void {
     this.ctx = ctx;
-    this.deliverInput();
+    this.multiport = (ctx.features & featureBit(F_MULTIPORT)) !== 0n;
+    for (let i = 0; i < this.ports.length; i++) this.deliverInput(i);
   }
 
   queueNotify(index: number): void {
-    if (index === TRANSMITQ) this.transmit();
-    else if (index === RECEIVEQ) this.deliverInput();
+    if (index === CONTROL_TX) this.receiveControl();
+    else if (index === CONTROL_RX) this.sendControl();
+    else {
+      const where = portOfQueue(index);
+      if (!where) return;
+      if (where.tx) this.transmit(where.port);
+      else this.deliverInput(where.port);
+    }
   }
 
   reset(): void {
     this.ctx = undefined;
+    this.controlOut.length = 0;
+    for (const p of this.ports) p.guestOpen = false;
   }
 
-  private transmit(): void {
+  private queue(i: number): Queue | undefined {
+    const q = this.ctx?.queues[i];
+    return q?.active ? q : undefined;
+  }
+
+  private transmit(port: number): void {
     const ctx = this.ctx;
-    const q = ctx?.queues[TRANSMITQ];
-    if (!ctx || !q) return;
-    for (let chain = q.pop(); chain; chain = q.pop()) {
-      for (const view of new ChainReader(ctx.mem, chain).rest()) this.sink.write(view.slice());
+    const p = this.ports[port];
+    const q = this.queue(port === 0 ? 1 : 2 * port + 3);
+    if (!ctx || !p || !q) return;
+    let used = false;
+    while (!p.paused) {
+      const chain = q.pop();
+      if (!chain) break;
+      for (const view of new ChainReader(ctx.mem, chain).rest()) {
+        if (p.handler.output(view.slice()) === false) p.paused = true;
+      }
       q.addUsed(chain.head, 0);
+      used = true;
+    }
+    if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
+  }
+
+  private deliverInput(port: number): void {
+    const ctx = this.ctx;
+    const p = this.ports[port];
+    const q = this.queue(rxQueue(port));
+    if (!ctx || !p || !q || !p.hasInput) return;
+    let used = false;
+    while (p.hasInput) {
+      const chain = q.pop();
+      if (!chain) break;
+      const w = new ChainWriter(ctx.mem, chain);
+      p.drainInto((bytes) => w.write(bytes), w.remaining);
+      q.addUsed(chain.head, w.written);
+      used = true;
+    }
+    if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
+  }
+
+  /** Driver -> device control messages (5.3.6.2). */
+  private receiveControl(): void {
+    const ctx = this.ctx;
+    const q = this.queue(CONTROL_TX);
+    if (!ctx || !q || !this.multiport) return;
+    for (let chain = q.pop(); chain; chain = q.pop()) {
+      const r = new ChainReader(ctx.mem, chain);
+      const msg = decodeControl(r.read(Math.min(r.remaining, 8)));
+      q.addUsed(chain.head, 0);
+      if (msg) this.onControl(msg);
     }
     if (q.needsInterrupt()) ctx.interrupt.usedBuffer();
   }
 
-  private deliverInput(): void {
+  private onControl(msg: ControlMessage): void {
+    switch (msg.event) {
+      case ControlEvent.DEVICE_READY:
+        if (msg.value !== 1) return;
+        this.ports.forEach((_, id) => this.control({ id, event: ControlEvent.DEVICE_ADD, value: 1 }));
+        return;
+      case ControlEvent.PORT_READY: {
+        const p = this.ports[msg.id];
+        if (!p || msg.value !== 1) return;
+        if (p.console) this.control({ id: msg.id, event: ControlEvent.CONSOLE_PORT, value: 1 });
+        if (p.name) this.control({ id: msg.id, event: ControlEvent.PORT_NAME, value: 1 }, new TextEncoder().encode(p.name));
+        this.control({ id: msg.id, event: ControlEvent.PORT_OPEN, value: 1 }); // the host end is always open
+        return;
+      }
+      case ControlEvent.PORT_OPEN: {
+        const p = this.ports[msg.id];
+        if (!p) return;
+        p.guestOpen = msg.value === 1;
+        p.handler.guestOpen?.(p.guestOpen);
+        if (p.guestOpen) this.deliverInput(msg.id);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private control(msg: ControlMessage, payload?: Uint8Array): void {
+    if (this.controlOut.length >= MAX_CONTROL_BACKLOG) throw new VirtioError('the driver is not taking control messages');
+    this.controlOut.push(encodeControl(msg, payload));
+    this.sendControl();
+  }
+
+  /** Device -> driver control messages, into the driver's control receive buffers. */
+  private sendControl(): void {
     const ctx = this.ctx;
-    const q = ctx?.queues[RECEIVEQ];
-    if (!ctx || !q || this.pending.length === 0) return;
+    const q = this.queue(CONTROL_RX);
+    if (!ctx || !q) return;
     let used = false;
-    while (this.pending.length > 0) {
+    while (this.controlOut.length > 0) {
       const chain = q.pop();
       if (!chain) break;
       const w = new ChainWriter(ctx.mem, chain);
-      while (this.pending.length > 0 && w.remaining > 0) {
-        const head = this.pending[0]!;
-        const n = w.write(head);
-        this.pendingBytes -= n;
-        if (n === head.byteLength) this.pending.shift();
-        else this.pending[0] = head.subarray(n);
-      }
+      w.writeAll(this.controlOut.shift()!);
       q.addUsed(chain.head, w.written);
       used = true;
     }
     if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
   }
 }
-

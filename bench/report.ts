@@ -1,0 +1,53 @@
+// Shared by the benchmarks: medians, a markdown table of rounds, and a
+// gnuplot chart of every round with each series' median in its title.
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Series {
+  name: string;
+  values: number[];
+}
+
+/** A markdown table: one row per round, one column per series, medians last. */
+export function roundsTable(series: readonly Series[], unit: string, digits = 3): string {
+  const rounds = Math.max(...series.map((s) => s.values.length));
+  const lines = [
+    `| round | ${series.map((s) => `${s.name} (${unit})`).join(' | ')} |`,
+    `| ---: | ${series.map(() => '---:').join(' | ')} |`,
+  ];
+  for (let i = 0; i < rounds; i++) lines.push(`| ${i + 1} | ${series.map((s) => s.values[i]?.toFixed(digits) ?? '').join(' | ')} |`);
+  lines.push(`| **median** | ${series.map((s) => `**${median(s.values).toFixed(digits)}**`).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/** Writes a PNG chart of every round per series (lines and points) with gnuplot. */
+export async function plotRounds(png: string, title: string, ylabel: string, series: readonly Series[]): Promise<void> {
+  await mkdir(dirname(png), { recursive: true });
+  const data = png.replace(/\.png$/, '.dat');
+  const rounds = Math.max(...series.map((s) => s.values.length));
+  const rows = Array.from({ length: rounds }, (_, i) => [i + 1, ...series.map((s) => s.values[i] ?? NaN)].join(' '));
+  await writeFile(data, rows.join('\n') + '\n');
+  const plots = series.map((s, i) => `'${data}' using 1:${i + 2} with linespoints lw 2 title '${s.name} (median ${median(s.values).toFixed(3)})'`);
+  await promisify(execFile)('gnuplot', ['-e', [
+    `set terminal pngcairo size 900,500 font 'sans,10'`,
+    `set output '${png}'`,
+    `set title '${title}'`,
+    `set xlabel 'round'`,
+    `set ylabel '${ylabel}'`,
+    `set yrange [0:*]`,
+    `set key outside bottom center`,
+    `set grid`,
+    `plot ${plots.join(', ')}`,
+  ].join('; ')]);
+}

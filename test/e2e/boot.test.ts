@@ -1,0 +1,80 @@
+import test from 'ava';
+import { openGuestHost, type GuestHost } from '../guest-host.js';
+import { repoRoot } from '../lab/exec.js';
+
+// End to end: `vmctr boot` of the project's kernel and the demo initramfs,
+// on real KVM (this host's, or the nested lab's when this host has none).
+
+let host: GuestHost;
+
+test.before(async () => {
+  host = await openGuestHost();
+});
+
+test.after.always(async () => {
+  await host?.close();
+});
+
+const vmctr = `${repoRoot}/bin/vmctr`;
+const TIMEOUT = 240_000;
+
+function boot(args: string[], input?: string) {
+  return host.exec([vmctr, 'boot', ...args], { cwd: repoRoot, timeoutMs: TIMEOUT, ...(input === undefined ? {} : { input }) });
+}
+
+test.serial('vmctr boot: guest userspace prints its line and the VM exits 0 when the guest reboots', async (t) => {
+  t.log(host.description);
+  const r = await boot([]);
+  t.is(r.stderr.toString(), '');
+  t.regex(r.stdout.toString(), /vmctr demo guest: userspace is up on 1 CPUs, kernel 6\.1\.\d+/);
+  t.is(r.code, 0);
+});
+
+test.serial('vmctr boot --cpus 2: the guest sees and brings up two CPUs', async (t) => {
+  t.log(host.description);
+  const r = await boot(['--cpus', '2', '--cmdline', 'quiet vmctr_exec="echo online=$(cat /sys/devices/system/cpu/online)"']);
+  t.regex(r.stdout.toString(), /userspace is up on 2 CPUs/);
+  t.regex(r.stdout.toString(), /online=0-1/);
+  t.is(r.code, 0);
+});
+
+test.serial('vmctr boot: console input reaches the guest shell through virtio-console', async (t) => {
+  t.log(host.description);
+  const r = await boot(['--cmdline', 'quiet vmctr_end=shell'], 'echo from-stdin-$((6*7))\nreboot -f\n');
+  t.regex(r.stdout.toString(), /from-stdin-42/);
+  t.is(r.code, 0);
+});
+
+test.serial('vmctr boot --console serial: the 16550 UART carries the console', async (t) => {
+  t.log(host.description);
+  const r = await boot(['--console', 'serial', '--cmdline', 'quiet vmctr_exec="cat /sys/class/tty/console/active"']);
+  t.regex(r.stdout.toString(), /userspace is up/);
+  t.regex(r.stdout.toString(), /ttyS0/);
+  t.is(r.code, 0);
+});
+
+test.serial('vmctr boot: a guest kernel panic exits 3 with a one-line reason', async (t) => {
+  t.log(host.description);
+  // PID 1 exits: "Kernel panic - not syncing: Attempted to kill init!"
+  const r = await boot(['--cmdline', 'quiet vmctr_end=exit']);
+  t.is(r.code, 3);
+  t.is(r.stderr.toString(), 'vmctr: the guest kernel panicked\n');
+});
+
+test.serial('vmctr boot: SIGTERM stops the VM, exits 143 and leaves no process behind', async (t) => {
+  t.log(host.description);
+  const script = `
+    out=$(mktemp)
+    ${vmctr} boot --cmdline 'quiet vmctr_end=shell' </dev/null >"$out" 2>&1 &
+    pid=$!
+    for i in $(seq 1 600); do grep -q 'userspace is up' "$out" && break; sleep 0.2; done
+    grep -q 'userspace is up' "$out" || { echo "guest never came up"; cat "$out"; exit 1; }
+    kill -TERM $pid
+    wait $pid
+    echo "exit=$?"
+    sleep 0.2
+    if kill -0 $pid 2>/dev/null; then echo "still running"; else echo "gone"; fi
+  `;
+  const r = await host.exec(['sh', '-c', script], { cwd: repoRoot, timeoutMs: TIMEOUT });
+  t.regex(r.stdout.toString(), /exit=143\ngone\n/);
+});
