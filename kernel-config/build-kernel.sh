@@ -90,7 +90,7 @@ while kill -0 "$make_pid" 2>/dev/null; do
 done
 wait "$make_pid" || { tail -n 40 "$log" >&2; die "make vmlinux failed (full log: $log)"; }
 
-readelf -n "$build/vmlinux" | grep -q 'Xen.*0x00000012' \
+readelf -n "$build/vmlinux" | grep 'Xen.*0x00000012' >/dev/null \
   || die "built vmlinux has no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): is CONFIG_PVH set?"
 
 mkdir -p "$out"

@@ -61,7 +61,7 @@ class Agent {
       case 'spawn': this.spawn(header.id, header.argv, header.cwd, header.env); break;
       case 'stdin': this.children.get(header.id)?.stdin.write(payload); break;
       case 'stdin-end': this.children.get(header.id)?.stdin.end(); break;
-      case 'kill': this.children.get(header.id)?.kill(header.signal); break;
+      case 'kill': this.kill(header.id, header.signal); break;
       case 'shutdown': return false;
       default: fatal(`unexpected frame from the host: ${header.t}`);
     }
@@ -92,6 +92,14 @@ class Agent {
     child.stdin.on('error', () => {}); // the command may exit without reading its input
     this.forward(child.stdout, { t: 'stdout', id });
     this.forward(child.stderr, { t: 'stderr', id });
+  }
+
+  private kill(id: number, signal: NodeJS.Signals): void {
+    try {
+      this.children.get(id)?.kill(signal);
+    } catch (err) {
+      console.error(`lab-agent: kill ${signal}: ${(err as Error).message}`); // an unknown signal name
+    }
   }
 
   /** Streams output with backpressure: read more only once the last chunk is written. */

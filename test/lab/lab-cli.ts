@@ -1,7 +1,8 @@
 /**
  * `npm run lab -- <command...>`: runs a command inside the nested KVM lab,
  * in the current directory, with live output, and exits with its status
- * (128+N when a signal N ended it).
+ * (128+N when a signal N ended it). VMCTR_LAB_CONSOLE=<file> keeps L1's
+ * serial console there.
  */
 import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
@@ -15,7 +16,7 @@ if (argv.length === 0) {
 
 let lab: Lab;
 try {
-  lab = await Lab.start();
+  lab = await Lab.start({ consoleLog: process.env.VMCTR_LAB_CONSOLE });
 } catch (err) {
   console.error(`lab: ${(err as Error).message}`);
   process.exit(1);

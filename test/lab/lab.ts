@@ -23,6 +23,8 @@ export interface LabOptions {
   memoryMiB?: number;
   /** L1's vCPUs (default 2). */
   cpus?: number;
+  /** Keep L1's serial console in this file (by default it goes to a temporary one removed by stop()). */
+  consoleLog?: string;
 }
 
 interface Running {
@@ -68,6 +70,7 @@ export class Lab {
         this.fail((err as Error).message);
       }
     });
+    socket.on('error', (err) => this.fail(`the lab's control channel failed: ${err.message}`));
     socket.on('close', () => this.fail('the lab closed its control channel'));
   }
 
@@ -80,7 +83,7 @@ export class Lab {
     }
     const dir = await mkdtemp(join(tmpdir(), 'vmctr-lab-'));
     const socketPath = join(dir, 'control.sock');
-    const logPath = join(dir, 'console.log');
+    const logPath = opts.consoleLog ?? join(dir, 'console.log');
     const append = ['console=ttyS0', 'panic=-1', 'quiet', `vmctr.node=${repoNode}`, `vmctr.agent=${AGENT}`, `vmctr.modules=${built.modules}`];
     const args = [
       '-accel', 'tcg,thread=multi', '-smp', String(opts.cpus ?? 2), '-cpu', 'EPYC,+svm,+npt', '-m', String(opts.memoryMiB ?? 4096),
@@ -150,11 +153,10 @@ export class Lab {
   async stop(): Promise<void> {
     if (this.qemu.exitCode === null && this.qemu.signalCode === null) {
       const gone = new Promise((resolve) => this.qemu.once('exit', resolve));
+      const deadline = setTimeout(() => this.qemu.kill('SIGKILL'), 10_000);
       this.send({ t: 'shutdown' });
-      if (await Promise.race([gone.then(() => true), sleep(10_000).then(() => false)]) === false) {
-        this.qemu.kill('SIGKILL');
-        await gone;
-      }
+      await gone;
+      clearTimeout(deadline);
     }
     this.fail('the lab was stopped');
     this.socket.destroy();
@@ -249,6 +251,7 @@ function waitForHello(socket: Socket, decoder: FrameDecoder): Promise<{ kernel: 
       else resolve(`expected the agent's hello, got "${first.header.t}"`);
     };
     socket.on('data', onData);
+    socket.on('error', (err) => resolve(`the control channel failed: ${err.message}`));
   });
 }
 
