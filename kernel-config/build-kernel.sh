@@ -79,6 +79,12 @@ while IFS= read -r line; do
   grep -qxF -- "$line" "$build/.config" || missing+=("${line%%=*}")
 done < <(grep -E '^CONFIG_[A-Za-z0-9_]+=' "$fragment")
 ((${#missing[@]} == 0)) || die "options of the fragment not set in the final config (unmet dependencies?): ${missing[*]}"
+# ...and that what it turns off (PCI, ACPI, modules...) was not selected back on.
+unwanted=()
+for option in $(sed -n 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1/p' "$fragment"); do
+  grep -qE "^$option=[ym]" "$build/.config" && unwanted+=("$option")
+done
+((${#unwanted[@]} == 0)) || die "options the fragment turns off are on in the final config (selected by another option?): ${unwanted[*]}"
 
 stage "make -j$(nproc) vmlinux (log: $log)"
 mk -j"$(nproc)" vmlinux >>"$log" 2>&1 &
