@@ -4,6 +4,7 @@
  * Exits when the host disconnects or asks to shut down; L1 then powers off.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import { release } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -85,7 +86,10 @@ class Agent {
     };
     // A failed spawn (ENOENT, bad cwd) reports 'error' and no pid.
     child.on('error', (err) => {
-      if (child.pid === undefined) report({ t: 'exit', id, code: null, signal: null, error: err.message });
+      if (child.pid !== undefined) return;
+      // Node blames the command for a missing cwd: say which it was.
+      const error = existsSync(cwd) ? err.message : `${err.message}: the cwd ${cwd} does not exist in the lab (its /tmp, /run and /dev/shm are its own)`;
+      report({ t: 'exit', id, code: null, signal: null, error });
     });
     // 'close' comes after both pipes ended, so the exit frame follows all output.
     child.on('close', (code, signal) => report({ t: 'exit', id, code, signal }));

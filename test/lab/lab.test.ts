@@ -38,8 +38,9 @@ test.serial('a signal ends a command and is reported', async (t) => {
   t.is(result.signal, 'SIGTERM');
 });
 
-test.serial('a missing command is an error, not a hang', async (t) => {
+test.serial('a missing command or cwd is an error, not a hang', async (t) => {
   await t.throwsAsync(theLab().exec(['/nonexistent/command']), { message: /ENOENT/ });
+  await t.throwsAsync(theLab().exec(['true'], { cwd: '/nonexistent/dir' }), { message: /cwd \/nonexistent\/dir does not exist/ });
 });
 
 test.serial('commands run concurrently and in the same cwd as the host', async (t) => {
