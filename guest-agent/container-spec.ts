@@ -1,0 +1,75 @@
+/**
+ * Checks a start message from the host field by field, so a malformed request
+ * fails that one container with a one-line reason instead of the agent.
+ */
+import type { ContainerSpec, Rlimit, RootfsSpec, StartMessage } from './protocol.js';
+
+export class SpecError extends Error {
+  override name = 'SpecError';
+}
+
+type Fields = Record<string, unknown>;
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isCleanString = (v: unknown): v is string => isString(v) && !v.includes('\0');
+const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 0xffff;
+
+function stringList(value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || !value.every(isCleanString)) throw new SpecError(`${field} must be a list of strings`);
+  return value;
+}
+
+function rootfs(value: unknown): RootfsSpec {
+  const v = (value ?? {}) as Fields;
+  if (isCleanString(v.device) && isCleanString(v.fstype) && v.device.startsWith('/')) return { device: v.device, fstype: v.fstype };
+  if (isCleanString(v.directory) && v.directory.startsWith('/')) return { directory: v.directory };
+  throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths');
+}
+
+function limit(value: unknown): number | 'unlimited' {
+  if (value === 'unlimited' || (Number.isSafeInteger(value) && (value as number) >= 0)) return value as number | 'unlimited';
+  throw new SpecError(`rlimit value must be a non-negative integer or "unlimited"`);
+}
+
+function rlimits(value: unknown): Rlimit[] {
+  if (!Array.isArray(value)) throw new SpecError('rlimits must be a list');
+  return value.map((item: Fields) => {
+    if (!isString(item?.type) || !/^[a-z]+$/.test(item.type)) throw new SpecError('rlimit type must be a name like "nofile"');
+    return { type: item.type, soft: limit(item.soft), hard: limit(item.hard) };
+  });
+}
+
+export function parseStart(body: Fields): StartMessage {
+  if (!Number.isInteger(body.id) || (body.id as number) <= 0 || (body.id as number) > 0xffffffff) {
+    throw new SpecError('id must be an integer from 1 to 2^32-1');
+  }
+  const args = stringList(body.args, 'args');
+  if (args.length === 0 || args[0] === '') throw new SpecError('args must name a command');
+  const spec: ContainerSpec = { rootfs: rootfs(body.rootfs), args };
+  if (body.env !== undefined) spec.env = stringList(body.env, 'env');
+  if (body.cwd !== undefined) {
+    if (!isCleanString(body.cwd) || !body.cwd.startsWith('/')) throw new SpecError('cwd must be an absolute path');
+    spec.cwd = body.cwd;
+  }
+  if (body.hostname !== undefined) {
+    // The kernel's limit; the agent passes it on a command line.
+    if (!isString(body.hostname) || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(body.hostname)) throw new SpecError('hostname must be a host name of up to 64 characters');
+    spec.hostname = body.hostname;
+  }
+  if (body.user !== undefined) {
+    if (!isCleanString(body.user) || body.user.includes('\n')) throw new SpecError('user must be a string');
+    spec.user = body.user;
+  }
+  if (body.additionalGroups !== undefined) spec.additionalGroups = stringList(body.additionalGroups, 'additionalGroups');
+  if (body.stdin !== undefined) {
+    if (typeof body.stdin !== 'boolean') throw new SpecError('stdin must be true or false');
+    spec.stdin = body.stdin;
+  }
+  if (body.tty !== undefined) {
+    const tty = body.tty as Fields;
+    if (!isDimension(tty?.rows) || !isDimension(tty?.cols)) throw new SpecError('tty must be {rows, cols} from 1 to 65535');
+    spec.tty = { rows: tty.rows, cols: tty.cols };
+  }
+  if (body.rlimits !== undefined) spec.rlimits = rlimits(body.rlimits);
+  return { id: body.id as number, ...spec };
+}

@@ -1,0 +1,27 @@
+import test from 'ava';
+import { planRootfs } from '../../guest-agent/rootfs.js';
+
+test('a block device is mounted read-only under a tmpfs overlay, then proc, sys, dev, dev/pts and a fresh /tmp', (t) => {
+  const { root, steps } = planRootfs({ device: '/dev/vdb', fstype: 'ext4' }, '/run/vmctr/1');
+  t.is(root, '/run/vmctr/1/root');
+  t.deepEqual(
+    steps.map((s) => s.argv.join(' ')),
+    [
+      'mount -t ext4 -o ro /dev/vdb /run/vmctr/1/lower',
+      'mount -t tmpfs -o mode=0755 tmpfs /run/vmctr/1/scratch',
+      'mount -t overlay -o lowerdir=/run/vmctr/1/lower,upperdir=/run/vmctr/1/scratch/upper,workdir=/run/vmctr/1/scratch/work overlay /run/vmctr/1/root',
+      'mount -o bind /proc /run/vmctr/1/root/proc',
+      'mount -o bind /sys /run/vmctr/1/root/sys',
+      'mount -o bind /dev /run/vmctr/1/root/dev',
+      'mount -o bind /dev/pts /run/vmctr/1/root/dev/pts',
+      'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /run/vmctr/1/root/tmp',
+    ],
+  );
+  t.true(steps.every((s) => s.mkdir.at(-1) === s.target), 'each mount point is created first');
+});
+
+test('a directory is the lower layer as it is: no mount of its own', (t) => {
+  const { steps } = planRootfs({ directory: '/srv/rootfs' }, '/run/vmctr/2');
+  t.is(steps.length, 7);
+  t.regex(steps[1]!.argv.join(' '), /lowerdir=\/srv\/rootfs,/);
+});
