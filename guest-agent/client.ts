@@ -40,7 +40,11 @@ export interface ContainerProcess {
   pid: Promise<number | undefined>;
   resize(rows: number, cols: number): void;
   signal(signal: number): void;
-  /** How it ended; a process that could not start ends with 125, 126 or 127 and `error`. */
+  /**
+   * How it ended; a process that could not start ends with 125, 126 or 127 and
+   * `error`. If the channel fails first, this rejects and stdout and stderr
+   * emit 'error'.
+   */
   exit: Promise<ContainerExit>;
 }
 
