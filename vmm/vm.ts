@@ -81,7 +81,9 @@ export class Vm {
 
   /** The whole kernel command line for a configuration (device parameters are added at create). */
   private static cmdline(config: VmConfig, deviceParameters = ''): string {
-    return [BASE_CMDLINE, CONSOLE_PARAMETERS[config.consoleDevice ?? 'virtio'], deviceParameters, config.cmdline].filter(Boolean).join(' ');
+    // The user's parameters before the console's: a `quiet` there keeps the
+    // early console from replaying the whole boot log.
+    return [BASE_CMDLINE, config.cmdline, CONSOLE_PARAMETERS[config.consoleDevice ?? 'virtio'], deviceParameters].filter(Boolean).join(' ');
   }
 
   /**
@@ -127,11 +129,9 @@ export class Vm {
         onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());
-      const console = new ConsoleDevice([
-        { console: true, handler: { output: (bytes) => consoleSink.write(bytes) } },
-        ...(config.ports ?? []),
-      ]);
+      const console = new ConsoleDevice([{ console: true, handler: { output: (bytes) => consoleSink.write(bytes) } }]);
       devices.addVirtio('virtio-console', console);
+      if (config.ports?.length) devices.addVirtio('virtio-console (ports)', new ConsoleDevice(config.ports));
       devices.addVirtio('virtio-rng', new RngDevice());
 
       const cmdline = Vm.cmdline(config, devices.kernelParameters);
@@ -203,8 +203,10 @@ export class Vm {
   private onConsole(bytes: Uint8Array, sink: SerialSink): void {
     sink.write(bytes);
     if (this.sawPanic) return;
-    this.panicTail = (this.panicTail + String.fromCharCode(...bytes)).slice(-PANIC_MARKER.length);
-    if (this.panicTail === PANIC_MARKER) this.sawPanic = true;
+    // The banner may arrive a byte at a time (UART) or inside a larger buffer (virtio).
+    const text = this.panicTail + Buffer.from(bytes).toString('latin1');
+    if (text.includes(PANIC_MARKER)) this.sawPanic = true;
+    this.panicTail = text.slice(-(PANIC_MARKER.length - 1));
   }
 
   private release(): void {

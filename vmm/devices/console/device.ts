@@ -28,9 +28,14 @@ function portOfQueue(q: number): { port: number; tx: boolean } | undefined {
   return { port: (q >> 1) - 1, tx: (q & 1) === 1 };
 }
 
+/**
+ * A single console port uses no multiport feature: Linux then registers
+ * hvc0 while probing, before /init runs. With multiport, ports appear
+ * later, from control messages, so named ports go on a device of their own.
+ */
 export class ConsoleDevice implements VirtioDevice {
   readonly deviceType = DeviceType.CONSOLE;
-  readonly features = featureBit(F_MULTIPORT);
+  readonly features: bigint;
   readonly queueMaxSizes: number[];
   readonly ports: ConsolePort[];
   /** struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr. */
@@ -42,7 +47,9 @@ export class ConsoleDevice implements VirtioDevice {
   constructor(ports: PortOptions[]) {
     if (ports.length === 0) throw new RangeError('a console needs at least one port');
     this.ports = ports.map((p) => new ConsolePort(p));
-    this.queueMaxSizes = Array.from({ length: 2 * ports.length + 2 }, () => QUEUE_SIZE);
+    const multiport = ports.length > 1 || ports[0]!.name !== undefined;
+    this.features = multiport ? featureBit(F_MULTIPORT) : 0n;
+    this.queueMaxSizes = Array.from({ length: multiport ? 2 * ports.length + 2 : 2 }, () => QUEUE_SIZE);
     new DataView(this.config.buffer).setUint32(4, ports.length, true);
   }
 
