@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { busyboxEntries, layerOf, OciLayout, push, type Layer, type TarEntry } from '../../test/image/image-builder.js';
 import { startRegistry } from '../../test/image/registry-server.js';
-import { REPO, VMCTR } from '../../test/image/vmctr-process.js';
+import { VMCTR } from '../../test/image/vmctr-process.js';
+import { RESULTS_DIR, median, plotRounds, roundsTable, type Series } from '../report.js';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
-const RESULTS = join(REPO, 'bench', 'results');
+const RESULTS = RESULTS_DIR;
 
 // Source-tree-like content: compressible text of varied sizes, deterministic.
 function textFiles(prefix: string, count: number, seed: number): TarEntry[] {
@@ -32,11 +33,6 @@ function textFiles(prefix: string, count: number, seed: number): TarEntry[] {
   return entries;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function timed(command: string, args: string[]): Promise<number> {
   const start = process.hrtime.bigint();
@@ -94,17 +90,14 @@ try {
     umoci: (await run('umoci', ['--version'])).stdout.trim(),
   };
   await mkdir(RESULTS, { recursive: true });
-  const rows = vmctrTimes.map((time, i) => `| ${i + 1} | ${time.toFixed(3)} | ${peerTimes[i]!.toFixed(3)} |`);
+  const series: Series[] = [{ name: 'vmctr pull', values: vmctrTimes }, { name: 'skopeo copy + umoci unpack', values: peerTimes }];
   const markdown = [
     '# Pull + unpack from a local registry',
     '',
     `Image: ${layers.length} gzip layers, ${(compressed / 1e6).toFixed(1)} MB compressed, about ${files} files; registry: docker-registry on 127.0.0.1; ${ROUNDS} rounds, alternating order.`,
     `vmctr: \`vmctr pull\` (process start, fetch, verify, unpack). Peer: \`skopeo copy docker://… oci:…\` then \`umoci unpack\`. Wall-clock seconds.`,
     '',
-    '| round | vmctr pull (s) | skopeo copy + umoci unpack (s) |',
-    '| ---: | ---: | ---: |',
-    ...rows,
-    `| **median** | **${vmctrMedian.toFixed(3)}** | **${peerMedian.toFixed(3)}** |`,
+    roundsTable(series, 's'),
     '',
     `Ratio vmctr / peer (medians): **${(vmctrMedian / peerMedian).toFixed(2)}**`,
     '',
@@ -113,16 +106,7 @@ try {
   ].join('\n');
   await writeFile(join(RESULTS, 'pull.md'), markdown);
 
-  const data = join(work, 'pull.dat');
-  await writeFile(data, vmctrTimes.map((time, i) => `${i + 1} ${time} ${peerTimes[i]}`).join('\n') + '\n');
-  await run('gnuplot', ['-e', [
-    `set terminal pngcairo size 800,450 noenhanced`,
-    `set output '${join(RESULTS, 'pull.png')}'`,
-    `set title 'Pull + unpack, ${layers.length}-layer image from a local registry (lower is better)'`,
-    `set xlabel 'round'`, `set ylabel 'seconds'`, `set yrange [0:*]`, `set key below`, `set grid`,
-    `set style data histograms`, `set style histogram clustered gap 1`, `set style fill solid 0.8 border -1`,
-    `plot '${data}' using 2:xtic(1) title 'vmctr pull (median ${vmctrMedian.toFixed(2)}s)', '' using 3 title 'skopeo copy + umoci unpack (median ${peerMedian.toFixed(2)}s)'`,
-  ].join('; ')]);
+  await plotRounds(join(RESULTS, 'pull.png'), `Pull + unpack, ${layers.length}-layer image from a local registry (lower is better)`, 'seconds', series);
   process.stdout.write(markdown);
 } finally {
   await registry.stop();
