@@ -39,6 +39,7 @@ echo "vmctr demo guest: userspace is up on $(nproc) CPUs, kernel $(uname -r)"
 [ -n "$vmctr_exec" ] && sh -c "$vmctr_exec"
 case "$vmctr_end" in
   exit) exit 1 ;;           # PID 1 dies: the kernel panics
+  poweroff) poweroff -f ;;  # also ends the VM (no ACPI: the VMM sees the kernel halt)
   shell) exec sh ;;         # interactive console
   *) reboot -f ;;           # ends the VM cleanly
 esac

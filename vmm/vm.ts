@@ -55,6 +55,12 @@ export type VmExit =
 type VmState = 'created' | 'running' | 'ended';
 
 const PANIC_MARKER = 'Kernel panic - not syncing';
+/**
+ * Without ACPI a guest cannot power the machine off: Linux prints one of
+ * these and halts its CPUs for good. The VMM ends the VM instead of keeping
+ * a halted guest alive. (A guest printing it from userspace only ends itself.)
+ */
+const HALT_MARKERS = ['reboot: Power down', 'reboot: System halted'];
 const DEVICE_PARAMETERS_RESERVE = 160;
 
 export class Vm {
@@ -197,16 +203,20 @@ export class Vm {
     }
   }
 
-  private panicTail = '';
+  private consoleTail = '';
 
-  /** Forwards console output, watching for the kernel's panic banner so a panic-reboot is reported as a panic. */
+  /**
+   * Forwards console output, watching for the kernel's panic banner (so a
+   * panic-reboot is reported as a panic) and its halt message (poweroff).
+   */
   private onConsole(bytes: Uint8Array, sink: SerialSink): void {
     sink.write(bytes);
-    if (this.sawPanic) return;
-    // The banner may arrive a byte at a time (UART) or inside a larger buffer (virtio).
-    const text = this.panicTail + Buffer.from(bytes).toString('latin1');
-    if (text.includes(PANIC_MARKER)) this.sawPanic = true;
-    this.panicTail = text.slice(-(PANIC_MARKER.length - 1));
+    // Markers may arrive a byte at a time (UART) or inside a larger buffer (virtio).
+    const text = this.consoleTail + Buffer.from(bytes).toString('latin1');
+    if (!this.sawPanic && text.includes(PANIC_MARKER)) this.sawPanic = true;
+    // Deferred: this runs inside a device's queue processing, which stopping would re-enter.
+    if (!this.sawPanic && HALT_MARKERS.some((m) => text.includes(m))) queueMicrotask(() => this.requestStop({ kind: 'poweroff' }));
+    this.consoleTail = text.slice(-(PANIC_MARKER.length - 1));
   }
 
   private release(): void {

@@ -38,6 +38,13 @@ test.serial('vmctr boot --cpus 2: the guest sees and brings up two CPUs', async 
   t.is(r.code, 0);
 });
 
+test.serial('vmctr boot: a guest that powers off ends the VM with exit 0', async (t) => {
+  t.log(host.description);
+  const r = await boot(['--cmdline', 'quiet vmctr_end=poweroff']);
+  t.regex(r.stdout.toString(), /userspace is up/);
+  t.is(r.code, 0);
+});
+
 test.serial('vmctr boot --console serial: the 16550 UART carries the console', async (t) => {
   t.log(host.description);
   const r = await boot(['--console', 'serial', '--cmdline', 'quiet vmctr_exec="cat /sys/class/tty/console/active"']);

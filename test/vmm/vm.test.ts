@@ -54,3 +54,8 @@ test('bad configurations fail with one-line errors before anything runs', (t) =>
   t.throws(() => Vm.create(config(k, [], { cmdline: 'x'.repeat(3000) })), { message: /command line is \d+ bytes/ });
   t.throws(() => Vm.create(config(k, [], { initrd: new Uint8Array(40 * 1024 * 1024) })), { message: /^memory too small/ });
 });
+
+test('a guest that prints the kernel\'s power-down message is powered off', async (t) => {
+  const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), [], { cmdline: 'reboot: Power down' }));
+  t.deepEqual(await vm.run(), { kind: 'poweroff' });
+});
