@@ -21,11 +21,15 @@ export const MAX_CPUS = MPTABLE_MAX_CPUS;
 
 /**
  * Kernel parameters the VMM's device model relies on; user parameters
- * follow. The console is virtio (hvc0: a buffer per notification), with
- * the UART as early console until it registers, so an early panic is seen.
+ * follow. The console is virtio (hvc0: a buffer per notification). The
+ * UART stays on as a boot console (keep_bootcon): before hvc0 registers it
+ * is the console, after that it carries what the kernel says when hvc0 is
+ * already gone (its halt message after device shutdown, a late panic),
+ * which the VMM reads but does not print twice. Under `quiet` that is a
+ * handful of lines.
  */
 export const BASE_CMDLINE = 'reboot=k panic=-1 8250.nr_uarts=1';
-const CONSOLE_PARAMETERS = { virtio: 'earlycon=uart8250,io,0x3f8 console=hvc0', serial: 'console=ttyS0' } as const;
+const CONSOLE_PARAMETERS = { virtio: 'earlycon=uart8250,io,0x3f8 keep_bootcon console=hvc0', serial: 'console=ttyS0' } as const;
 
 export interface VmConfig {
   kernel: Uint8Array;
@@ -127,15 +131,18 @@ export class Vm {
       memory.regions.forEach((r, slot) => vmFd.setUserMemoryRegion(slot, r.base, r.buffer));
 
       let vm: Vm | undefined;
-      const consoleSink = { write: (bytes: Uint8Array) => vm?.onConsole(bytes, config.console) };
+      const virtioConsole = (config.consoleDevice ?? 'virtio') === 'virtio';
+      const consoleSink = { write: (bytes: Uint8Array) => vm?.onConsole(bytes, config.console, true) };
+      // Once hvc0 speaks, the UART only repeats it: watch it, don't print it.
+      const uartSink = { write: (bytes: Uint8Array) => vm?.onConsole(bytes, config.console, !(virtioConsole && vm.hvcSpoke)) };
       const devices = new DeviceManager(vmFd, memory, {
-        console: consoleSink,
+        console: uartSink,
         onReset: () => vm?.requestStop({ kind: 'reboot' }),
         onBootMarker: (code) => vm?.bootMarkers.push({ code, at: performance.now() }),
         onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());
-      const console = new ConsoleDevice([{ console: true, handler: { output: (bytes) => consoleSink.write(bytes) } }]);
+      const console = new ConsoleDevice([{ console: true, handler: { output: (bytes) => { if (vm) vm.hvcSpoke = true; consoleSink.write(bytes); } } }]);
       devices.addVirtio('virtio-console', console);
       if (config.ports?.length) devices.addVirtio('virtio-console (ports)', new ConsoleDevice(config.ports));
       devices.addVirtio('virtio-rng', new RngDevice());
@@ -204,13 +211,15 @@ export class Vm {
   }
 
   private consoleTail = '';
+  /** The virtio console has produced output (so the UART's copy is not printed). */
+  hvcSpoke = false;
 
   /**
    * Forwards console output, watching for the kernel's panic banner (so a
    * panic-reboot is reported as a panic) and its halt message (poweroff).
    */
-  private onConsole(bytes: Uint8Array, sink: SerialSink): void {
-    sink.write(bytes);
+  private onConsole(bytes: Uint8Array, sink: SerialSink, print: boolean): void {
+    if (print) sink.write(bytes);
     // Markers may arrive a byte at a time (UART) or inside a larger buffer (virtio).
     const text = this.consoleTail + Buffer.from(bytes).toString('latin1');
     if (!this.sawPanic && text.includes(PANIC_MARKER)) this.sawPanic = true;
