@@ -134,7 +134,8 @@ mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
 ln -sf pts/ptmx $r/dev/ptmx
 mount -t tmpfs -o mode=1777 shm $r/dev/shm
-mount -t tmpfs -o mode=1777 tmp $r/tmp
+# /tmp stays the host's (under the writable overlay): a checkout or test
+# files under /tmp, as CI's clone may be, are the same inside the lab.
 mount -t tmpfs -o mode=755 run $r/run
 # This kernel's modules, so modprobe (tun, bridge, vhost...) works inside.
 modules="$(param modules)"
