@@ -212,7 +212,7 @@ export class Vm {
 
   private consoleTail = '';
   /** The virtio console has produced output (so the UART's copy is not printed). */
-  hvcSpoke = false;
+  private hvcSpoke = false;
 
   /**
    * Forwards console output, watching for the kernel's panic banner (so a
