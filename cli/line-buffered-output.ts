@@ -1,23 +1,21 @@
-import { writeSync } from 'node:fs';
-
 /**
- * Collects guest console bytes (which arrive one per VM exit) and writes
- * them to a file descriptor a line at a time, or after a short delay for a
- * partial line such as a shell prompt: one syscall per line, not per byte.
+ * Collects guest console bytes (the UART delivers one per VM exit) and
+ * writes them to a stream a line at a time, or after a short delay for a
+ * partial line such as a shell prompt: one write per line, not per byte.
+ * The stream, not a raw write(2) on its fd, deals with a full pipe: stdout
+ * may be non-blocking, and a bare EAGAIN would lose output.
  */
 export class LineBufferedOutput {
-  private chunks: number[] = [];
+  private chunks: Buffer[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly fd: number;
-  private readonly delayMs: number;
 
-  constructor(fd: number, delayMs = 5) {
-    this.fd = fd;
-    this.delayMs = delayMs;
-  }
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly delayMs = 5,
+  ) {}
 
   write(bytes: Uint8Array): void {
-    for (const b of bytes) this.chunks.push(b);
+    this.chunks.push(Buffer.from(bytes));
     if (bytes.includes(0x0a)) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.delayMs);
   }
@@ -26,9 +24,8 @@ export class LineBufferedOutput {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.chunks.length === 0) return;
-    const data = Uint8Array.from(this.chunks);
+    const data = Buffer.concat(this.chunks);
     this.chunks = [];
-    let off = 0;
-    while (off < data.byteLength) off += writeSync(this.fd, data, off);
+    this.out.write(data);
   }
 }

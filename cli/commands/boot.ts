@@ -48,7 +48,7 @@ Exit status: 0 the guest rebooted, 1 vmctr could not start it, 2 bad usage, 3 gu
     const { flags } = await this.parse(Boot);
     const kernelPath = flags.kernel ?? defaultKernelPath();
     const initrdPath = flags.initrd ?? (flags.kernel ? undefined : demoInitramfsPath());
-    const console = new LineBufferedOutput(1);
+    const console = new LineBufferedOutput(process.stdout);
     const config: VmConfig = {
       kernel: readInputFile(kernelPath, 'kernel'),
       initrd: initrdPath === undefined ? undefined : readInputFile(initrdPath, 'initrd'),

@@ -78,3 +78,22 @@ test.serial('vmctr boot: SIGTERM stops the VM, exits 143 and leaves no process b
   const r = await host.exec(['sh', '-c', script], { cwd: repoRoot, timeoutMs: TIMEOUT });
   t.regex(r.stdout.toString(), /exit=143\ngone\n/);
 });
+
+test.serial('vmctr boot: stdin reaches the guest through hvc0', async (t) => {
+  t.log(host.description);
+  // Input is written once the guest is up: the guest's tty only takes input once /dev/console is open.
+  const script = `
+    dir=$(mktemp -d); mkfifo "$dir/in"
+    exec 3<>"$dir/in"
+    ${vmctr} boot --cmdline 'quiet vmctr_exec="read line; echo got=$line"' <"$dir/in" >"$dir/out" 2>&1 &
+    pid=$!
+    for i in $(seq 1 600); do grep -q 'userspace is up' "$dir/out" && break; sleep 0.2; done
+    echo hello-from-the-host >&3
+    wait $pid
+    echo "exit=$?"
+    cat "$dir/out"
+  `;
+  const r = await host.exec(['sh', '-c', script], { cwd: repoRoot, timeoutMs: TIMEOUT });
+  t.regex(r.stdout.toString(), /^exit=0\n/);
+  t.regex(r.stdout.toString(), /\ngot=hello-from-the-host\r?\n/);
+});
