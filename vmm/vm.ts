@@ -13,6 +13,8 @@ import type { SerialSink } from './devices/legacy/serial.js';
 import { ConsoleDevice } from './devices/console/device.js';
 import type { PortHandler } from './devices/console/port.js';
 import { RngDevice } from './devices/rng/device.js';
+import { BlockDevice } from './devices/block/device.js';
+import { FileBackend } from './devices/block/backend.js';
 import { Vcpu, type VcpuEvent } from './vcpu.js';
 
 export const MIN_MEMORY_MIB = 32;
@@ -44,8 +46,27 @@ export interface VmConfig {
   consoleDevice?: 'virtio' | 'serial';
   /** Extra virtio-console ports, seen by the guest as /dev/vportNpM with these names. */
   ports?: { name: string; handler: PortHandler }[];
+  /** virtio-blk disks, in order: the guest sees /dev/vda, /dev/vdb, ... */
+  disks?: DiskConfig[];
   /** Reports a virtio device the guest broke (the VM goes on without it). */
   onDeviceError?: (device: string, message: string) => void;
+}
+
+export interface DiskConfig {
+  /** A raw disk image file. */
+  path: string;
+  readOnly: boolean;
+  /** What the guest reads as the disk's serial (VIRTIO_BLK_T_GET_ID), at most 20 bytes. */
+  serial?: string;
+}
+
+/** Opens a disk image; a missing or unreadable file is a one-line BootError. */
+function openDisk(disk: DiskConfig): FileBackend {
+  try {
+    return FileBackend.open(disk.path, { readOnly: disk.readOnly });
+  } catch (e) {
+    throw new BootError(`cannot open disk ${disk.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /** How a VM ended. */
@@ -80,7 +101,15 @@ export class Vm {
   private stopReason: VmExit | undefined;
   private sawPanic = false;
 
-  private constructor(kvm: Kvm, vmFd: VmFd, memory: GuestMemory, devices: DeviceManager, console: ConsoleDevice, vcpus: Vcpu[]) {
+  private constructor(
+    kvm: Kvm,
+    vmFd: VmFd,
+    memory: GuestMemory,
+    devices: DeviceManager,
+    console: ConsoleDevice,
+    vcpus: Vcpu[],
+    private readonly disks: FileBackend[],
+  ) {
     this.kvm = kvm;
     this.vmFd = vmFd;
     this.memory = memory;
@@ -142,6 +171,13 @@ export class Vm {
         onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());
+      // Disks first: Linux names virtio-blk disks in probe order, so disk 0 is always /dev/vda.
+      const disks = (config.disks ?? []).map((disk, i) => {
+        const backend = openDisk(disk);
+        undo.push(() => backend.close());
+        devices.addVirtio(`virtio-blk (${disk.path})`, new BlockDevice(backend, disk.serial ?? `vmctr-disk${i}`));
+        return backend;
+      });
       const console = new ConsoleDevice([{ console: true, handler: { output: (bytes) => { if (vm) vm.hvcSpoke = true; consoleSink.write(bytes); } } }]);
       devices.addVirtio('virtio-console', console);
       if (config.ports?.length) devices.addVirtio('virtio-console (ports)', new ConsoleDevice(config.ports));
@@ -162,7 +198,7 @@ export class Vm {
         if (i === 0) setupPvhEntry(fd, memory, loaded.entry, loaded.startInfoAddr);
         vcpus.push(new Vcpu(fd, devices));
       }
-      vm = new Vm(kvm, vmFd, memory, devices, console, vcpus);
+      vm = new Vm(kvm, vmFd, memory, devices, console, vcpus, disks);
       return vm;
     } catch (e) {
       for (const f of undo.reverse()) f();
@@ -233,6 +269,7 @@ export class Vm {
     this.state = 'ended';
     for (const v of this.vcpus) v.fd.close();
     this.devices.close();
+    for (const d of this.disks) d.close();
     this.vmFd.close();
     this.memory.close();
     this.kvm.close();

@@ -211,7 +211,6 @@ test('console multiport: ports are announced, named and opened; a port is a Dupl
   const { ConsolePortStream } = await import('../../vmm/devices/console/port-stream.js');
   const stream = new ConsolePortStream();
   const dev = new ConsoleDevice([{ console: true, handler: { output: () => {} } }, { name: 'vmctr.agent', handler: stream }]);
-  stream.attach(dev, 1);
   const d = new TestDriver(dev);
   t.true(d.negotiate(featureBit(Feature.VERSION_1) | featureBit(1)));
   for (let q = 0; q < 6; q++) d.setupQueue(q, 8);

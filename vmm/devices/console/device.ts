@@ -51,6 +51,7 @@ export class ConsoleDevice implements VirtioDevice {
     this.features = multiport ? featureBit(F_MULTIPORT) : 0n;
     this.queueMaxSizes = Array.from({ length: multiport ? 2 * ports.length + 2 : 2 }, () => QUEUE_SIZE);
     new DataView(this.config.buffer).setUint32(4, ports.length, true);
+    this.ports.forEach((p, i) => p.handler.attach?.(this, i));
   }
 
   /** Queues host input for a port; `done` runs when the guest has it. False if the backlog is full. */

@@ -2,7 +2,11 @@
 // to a handler, input for the guest waits in a bounded backlog until the
 // guest offers receive buffers.
 
+import type { ConsoleDevice } from './device.js';
+
 export interface PortHandler {
+  /** Called once the device exists, with the handler's port number (for handlers that also write input). */
+  attach?(device: ConsoleDevice, port: number): void;
   /** Guest output (a copy). Return false to ask the device to stop taking output until `resume`. */
   output(bytes: Uint8Array): boolean | void;
   /** The guest opened or closed its end (/dev/vportNpM, or hvc0). */
