@@ -25,6 +25,16 @@ export function demoInitramfsPath(): string {
   return cachedArtifact('setup/build-demo-initramfs.sh', 'demo initramfs');
 }
 
+/** The guest agent's read-only disk image (guest-agent/build-agent-image.sh). */
+export function agentImagePath(): string {
+  return cachedArtifact('guest-agent/build-agent-image.sh', 'guest agent image');
+}
+
+/** The built-in `default` container image (setup/build-default-image.sh). */
+export function defaultImagePath(): string {
+  return cachedArtifact('setup/build-default-image.sh', 'default image');
+}
+
 /** Reads a file named on the command line, turning I/O errors into one-line user errors. */
 export function readInputFile(path: string, what: string): Uint8Array {
   try {

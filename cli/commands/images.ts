@@ -3,6 +3,7 @@ import { ImageCommand, storeFlags } from '../../image/cli-command.js';
 import { shortDigest } from '../../image/digest.js';
 import { formatAge, formatBytes } from '../../image/human-units.js';
 import type { ImageRecord } from '../../image/store.js';
+import { table } from '../table.js';
 
 // docker's familiar names: nginx rather than docker.io/library/nginx.
 function displayName(repository: string | null): string {
@@ -10,11 +11,6 @@ function displayName(repository: string | null): string {
   if (repository.startsWith('docker.io/library/')) return repository.slice('docker.io/library/'.length);
   if (repository.startsWith('docker.io/')) return repository.slice('docker.io/'.length);
   return repository;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]! + 3))).join('').trimEnd()).join('\n');
 }
 
 export default class Images extends ImageCommand {

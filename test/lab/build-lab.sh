@@ -133,6 +133,11 @@ mount -t devtmpfs dev $r/dev
 mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
 ln -sf pts/ptmx $r/dev/ptmx
+# What udev would add: bash's process substitution needs /dev/fd.
+ln -sf /proc/self/fd $r/dev/fd
+ln -sf /proc/self/fd/0 $r/dev/stdin
+ln -sf /proc/self/fd/1 $r/dev/stdout
+ln -sf /proc/self/fd/2 $r/dev/stderr
 mount -t tmpfs -o mode=1777 shm $r/dev/shm
 # /tmp stays the host's (under the writable overlay): a checkout or test
 # files under /tmp, as CI's clone may be, are the same inside the lab.
