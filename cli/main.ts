@@ -1,3 +1,25 @@
-import { execute } from '@oclif/core';
+// The `vmctr` entry point. Start-up is a large part of a short command, and
+// of `vmctr boot` before the guest runs, so two caches, both under the
+// user's cache directory and both optional (an unwritable cache only makes
+// start-up slower):
+//  - V8's compile cache (Node's module.enableCompileCache), so the modules
+//    below are not parsed and compiled again on every run;
+//  - oclif's command manifest (command-manifest.ts), so a run imports only
+//    the command it runs, not every command with its dependencies.
+// Everything else is imported after the compile cache is on. oclif's check
+// of its own engines range loads all of semver (47 modules) to compare
+// against the Node that bin/vmctr ships: it is turned off.
+import { enableCompileCache } from 'node:module';
+import { join } from 'node:path';
+import { cacheDir } from './cache-dir.js';
 
-await execute({ dir: import.meta.url });
+try {
+  enableCompileCache(join(cacheDir(), 'node-compile-cache')); // reports failure in its result, ignored
+} catch {
+  // no compile cache: slower, not wrong
+}
+
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
+const { execute } = await import('@oclif/core');
+const { loadOptions } = await import('./command-manifest.js');
+await execute({ dir: import.meta.url, loadOptions: await loadOptions(import.meta.url) });
