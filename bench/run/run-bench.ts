@@ -40,10 +40,21 @@ const RUNTIMES = ['vmctr', 'runc', 'crun'] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
 interface Latency { firstByteMs: number; exitMs: number }
-/** kB values from /proc/PID/status and smaps_rollup, per process. */
-interface ProcessMemory { pid: number; comm: string; rssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number; pssKiB: number }
-interface MemorySample { rssKiB: number; pssKiB: number; processes: ProcessMemory[] }
-interface MultiSample { pods: number; rssKiB: number; pssKiB: number; processes: number }
+/**
+ * KiB per process. From /proc/PID/status: VmRSS and its RssAnon/RssFile/RssShmem
+ * split, which kernels before 6.2 keep in per-thread caches synced every 64
+ * page faults (SPLIT_RSS_COUNTING), so a small process can read low (4 kB for
+ * a fresh `sleep`). From /proc/PID/smaps_rollup, a page-table walk: Rss, and
+ * Pss with its anon/file/shmem split.
+ */
+interface ProcessMemory {
+  pid: number; comm: string;
+  vmRssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number;
+  rssKiB: number; pssKiB: number; pssAnonKiB: number; pssFileKiB: number; pssShmemKiB: number;
+}
+interface Totals { rssKiB: number; vmRssKiB: number; pssKiB: number }
+interface MemorySample extends Totals { processes: ProcessMemory[] }
+interface MultiSample extends Totals { pods: number; processes: number }
 interface Measurement {
   where: string;
   runtimes: Runtime[];
@@ -154,15 +165,20 @@ const kib = (value: string | undefined) => (value === undefined ? 0 : parseInt(v
 
 function processMemory(pid: number): ProcessMemory {
   const s = status(pid);
-  const pss = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(rollup)?.[1] ?? NaN);
   return {
     pid,
     comm: s.Name ?? '?',
-    rssKiB: kib(s.VmRSS),
+    vmRssKiB: kib(s.VmRSS),
     anonKiB: kib(s.RssAnon),
     fileKiB: kib(s.RssFile),
     shmemKiB: kib(s.RssShmem),
-    pssKiB: pss ? Number(pss[1]) : 0,
+    rssKiB: field('Rss'),
+    pssKiB: field('Pss'),
+    pssAnonKiB: field('Pss_Anon'),
+    pssFileKiB: field('Pss_File'),
+    pssShmemKiB: field('Pss_Shmem'),
   };
 }
 
@@ -222,7 +238,8 @@ async function stopLongLived(p: Running): Promise<void> {
 }
 
 function sum(ps: ProcessMemory[]): MemorySample {
-  return { rssKiB: ps.reduce((a, p) => a + p.rssKiB, 0), pssKiB: ps.reduce((a, p) => a + p.pssKiB, 0), processes: ps };
+  const total = (key: keyof Totals) => ps.reduce((a, p) => a + p[key], 0);
+  return { rssKiB: total('rssKiB'), vmRssKiB: total('vmRssKiB'), pssKiB: total('pssKiB'), processes: ps };
 }
 
 async function memory(rt: Runtime, setup: Setup): Promise<MemorySample> {
@@ -242,7 +259,7 @@ async function multi(rt: Runtime, setup: Setup, pods: number): Promise<MultiSamp
     for (let i = 0; i < pods; i++) running.push(await startLongLived(rt, setup));
     await sleep(SETTLE_MS);
     const s = sum(running.flatMap(podProcesses).map(processMemory));
-    return { pods, rssKiB: s.rssKiB, pssKiB: s.pssKiB, processes: s.processes.length };
+    return { pods, rssKiB: s.rssKiB, vmRssKiB: s.vmRssKiB, pssKiB: s.pssKiB, processes: s.processes.length };
   } finally {
     for (const p of running) await stopLongLived(p);
   }
@@ -297,7 +314,7 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
   const rts = m.runtimes;
   const latencySeries = (key: keyof Latency): Series[] => rts.map((r) => ({ name: `${r}`, values: m.echo[r]!.map((s) => s[key] / 1000) }));
   const trueSeries: Series[] = rts.map((r) => ({ name: r, values: m.true[r]!.map((ms) => ms / 1000) }));
-  const memorySeries = (key: 'rssKiB' | 'pssKiB'): Series[] => rts.map((r) => ({ name: r, values: m.memory[r]!.map((s) => mib(s[key])) }));
+  const memorySeries = (key: keyof Totals): Series[] => rts.map((r) => ({ name: r, values: m.memory[r]!.map((s) => mib(s[key])) }));
   const vmm = (s: MemorySample) => s.processes[0]!;
   const peers = rts.filter((r) => r !== 'vmctr');
   const med = {
@@ -333,19 +350,29 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
     '',
     "## Host memory of one running pod (`sh -c 'echo up; exec sleep 600'`)",
     '',
-    `Read ${SETTLE_MS / 1000} s after the container printed \`up\`. vmctr: VmRSS of the VMM process (\`vmctr run\`, a Node process: guest RAM is its shared memfd mapping, so RSS includes every guest page the guest has touched); runc/crun: the sum of VmRSS of the runtime process (\`runc run\` / \`crun run\`, waiting in the foreground) and of every process in the container's cgroup (here \`sleep\`). Processes seen (by name): ${rts.map((r) => `${r}: ${processNames(r)}`).join('; ')}. RSS counts shared pages (libraries, page cache) once per process; PSS (from smaps_rollup) divides them among their users.`,
+    `Read ${SETTLE_MS / 1000} s after the container printed \`up\`. vmctr: the VMM process (\`vmctr run\`, one Node process whose main thread is named MainThread; guest RAM is its shared memfd mapping, so its RSS includes every guest page the guest has touched); runc/crun: the sum over the runtime process (\`runc run\` / \`crun run\`, waiting in the foreground) and every process in the container's cgroup (here \`sleep\`). Processes seen (by name): ${rts.map((r) => `${r}: ${processNames(r)}`).join('; ')}.`,
+    '',
+    'RSS is the `Rss` of /proc/PID/smaps_rollup (a page-table walk); it counts shared pages (libraries, page cache) once per process. PSS divides those among the processes that map them. VmRSS of /proc/PID/status is listed too: on kernels before 6.2 it is kept in per-thread caches synced every 64 page faults, so it reads low for small processes (4 kB for a fresh `sleep`).',
     '',
     roundsTable(memorySeries('rssKiB'), 'MiB RSS', 1),
     '',
     roundsTable(memorySeries('pssKiB'), 'MiB PSS', 1),
     '',
+    roundsTable(memorySeries('vmRssKiB'), 'MiB VmRSS', 1),
+    '',
     ...(rts.includes('vmctr') ? [
-      'The VMM process\'s RSS split (MiB): RssShmem is the guest RAM memfd (pages the guest touched), RssAnon Node\'s heap and the VMM\'s own memory, RssFile the mapped Node binary, addon and libraries.',
+      'The VMM process\'s memory split (MiB): shmem is the guest RAM memfd (the pages the guest touched; only this process maps it, so its PSS is its RSS), anon Node\'s heap and the VMM\'s own memory, file the mapped Node binary, addon and libraries. From /proc/PID/status (VmRSS, RssShmem, RssAnon, RssFile) and from smaps_rollup (Rss, Pss_Shmem, Pss_Anon, Pss_File).',
       '',
-      '| round | VmRSS | RssShmem (guest RAM) | RssAnon | RssFile |',
-      '| ---: | ---: | ---: | ---: | ---: |',
-      ...m.memory.vmctr!.map((s, i) => `| ${i + 1} | ${mib(vmm(s).rssKiB).toFixed(1)} | ${mib(vmm(s).shmemKiB).toFixed(1)} | ${mib(vmm(s).anonKiB).toFixed(1)} | ${mib(vmm(s).fileKiB).toFixed(1)} |`),
-      `| **median** | **${mib(median(m.memory.vmctr!.map((s) => vmm(s).rssKiB))).toFixed(1)}** | **${mib(median(m.memory.vmctr!.map((s) => vmm(s).shmemKiB))).toFixed(1)}** | **${mib(median(m.memory.vmctr!.map((s) => vmm(s).anonKiB))).toFixed(1)}** | **${mib(median(m.memory.vmctr!.map((s) => vmm(s).fileKiB))).toFixed(1)}** |`,
+      '| round | VmRSS | RssShmem (guest RAM) | RssAnon | RssFile | Rss (smaps) | Pss_Shmem | Pss_Anon | Pss_File |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...[...m.memory.vmctr!.map((s, i) => [`${i + 1}`, vmm(s)] as const), ['**median**', null] as const].map(([label, p]) => {
+        const keys = ['vmRssKiB', 'shmemKiB', 'anonKiB', 'fileKiB', 'rssKiB', 'pssShmemKiB', 'pssAnonKiB', 'pssFileKiB'] as const;
+        const cells = keys.map((k) => {
+          const v = mib(p ? p[k] : median(m.memory.vmctr!.map((s) => vmm(s)[k]))).toFixed(1);
+          return p ? v : `**${v}**`;
+        });
+        return `| ${label} | ${cells.join(' | ')} |`;
+      }),
       '',
     ] : []),
     ...(Object.keys(m.multi).length ? [
@@ -353,9 +380,9 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
       '',
       `Once per run, after the rounds: ${pods} \`sleep 600\` pods of one runtime started one after the other, each waited for, then read together ${SETTLE_MS / 1000} s after the last was up (the same processes as above, summed over the pods).`,
       '',
-      '| runtime | processes | RSS total (MiB) | RSS per pod (MiB) | PSS total (MiB) | PSS per pod (MiB) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
-      ...Object.entries(m.multi).map(([r, s]) => `| ${r} | ${s.processes} | ${mib(s.rssKiB).toFixed(1)} | ${mib(s.rssKiB / s.pods).toFixed(1)} | ${mib(s.pssKiB).toFixed(1)} | ${mib(s.pssKiB / s.pods).toFixed(1)} |`),
+      '| runtime | processes | RSS total (MiB) | RSS per pod (MiB) | PSS total (MiB) | PSS per pod (MiB) | VmRSS total (MiB) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...Object.entries(m.multi).map(([r, s]) => `| ${r} | ${s.processes} | ${mib(s.rssKiB).toFixed(1)} | ${mib(s.rssKiB / s.pods).toFixed(1)} | ${mib(s.pssKiB).toFixed(1)} | ${mib(s.pssKiB / s.pods).toFixed(1)} | ${mib(s.vmRssKiB).toFixed(1)} |`),
       '',
     ] : []),
     ...(ratioRows.length ? [
