@@ -147,7 +147,7 @@ export class Vm {
     try {
       const kvm = Kvm.open();
       undo.push(() => kvm.close());
-      kvm.requireCapabilities(['IRQCHIP', 'USER_MEMORY', 'SET_TSS_ADDR', 'SET_IDENTITY_MAP_ADDR', 'PIT2', 'IOEVENTFD', 'IRQFD', 'IMMEDIATE_EXIT', 'EXT_CPUID']);
+      kvm.requireCapabilities(['IRQCHIP', 'USER_MEMORY', 'SET_TSS_ADDR', 'SET_IDENTITY_MAP_ADDR', 'PIT2', 'IOEVENTFD', 'IRQFD', 'IMMEDIATE_EXIT', 'EXT_CPUID', 'TSC_DEADLINE_TIMER']);
       const vmFd = kvm.createVm();
       undo.push(() => vmFd.close());
       vmFd.setIdentityMapAddr(IDENTITY_MAP_ADDR);

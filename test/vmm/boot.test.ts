@@ -67,6 +67,7 @@ test('CPUID: per-vCPU APIC ids, hypervisor bit, features the VMM lacks removed',
     { function: 1, index: 0, flags: 0, eax: 0x806f8, ebx: 0, ecx: 0x7ffafbff, edx: 0xbfebfbff },
     { function: 0xb, index: 0, flags: 1, eax: 1, ebx: 1, ecx: 0x100, edx: 0 },
     { function: 0xa, index: 0, flags: 0, eax: 0x7300404, ebx: 0, ecx: 0, edx: 0x603 },
+    { function: 0x6, index: 0, flags: 0, eax: 0x77, ebx: 0x2, ecx: 0x9, edx: 0 },
   ];
   const cpu2 = vcpuCpuid(supported, 2, 4);
   const leaf1 = cpu2.find((e) => e.function === 1)!;
@@ -75,6 +76,8 @@ test('CPUID: per-vCPU APIC ids, hypervisor bit, features the VMM lacks removed',
   t.is(leaf1.ecx >>> 31, 1, 'hypervisor present');
   t.is(leaf1.ecx & (1 << 3), 0, 'no MONITOR/MWAIT');
   t.is(leaf1.ecx & (1 << 5), 0, 'no VMX');
+  t.is((leaf1.ecx >>> 24) & 1, 1, 'TSC-deadline LAPIC timer (KVM emulates it, does not report it)');
+  t.deepEqual(cpu2.find((e) => e.function === 6), { function: 6, index: 0, flags: 0, eax: 0x4, ebx: 0, ecx: 0, edx: 0 }, 'only ARAT of the power leaf');
   t.is(cpu2.find((e) => e.function === 0xb)!.edx, 2);
   t.deepEqual(cpu2.find((e) => e.function === 0xa), { function: 0xa, index: 0, flags: 0, eax: 0, ebx: 0, ecx: 0, edx: 0 });
   t.is(supported[0]!.ebx, 0, 'the input is not modified');

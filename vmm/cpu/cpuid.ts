@@ -17,7 +17,18 @@ const ECX_SMX = 1 << 6;
 const ECX_EST = 1 << 7;
 const ECX_TM2 = 1 << 8;
 const ECX_PDCM = 1 << 15; // perf capabilities MSR: no PMU
+/**
+ * TSC-deadline mode of the in-kernel LAPIC timer, which KVM emulates but
+ * does not report (it depends on the irqchip, which vmctr always creates;
+ * KVM_CAP_TSC_DEADLINE_TIMER). Without it Linux calibrates the LAPIC timer
+ * against the PIT at boot, which under nested virtualization fails
+ * ("APIC timer disabled due to verification failure") and leaves the PIT
+ * as the tick.
+ */
+const ECX_TSC_DEADLINE = 1 << 24;
 const ECX_HYPERVISOR = 1 << 31;
+// Leaf 6 EAX: the LAPIC timer keeps running in deep C-states (KVM's always does).
+const EAX_ARAT = 1 << 2;
 // Leaf 1 EDX
 const EDX_ACPI = 1 << 22; // thermal-monitor MSRs
 const EDX_HTT = 1 << 28;
@@ -36,7 +47,7 @@ export function vcpuCpuid(supported: readonly CpuidEntry[], index: number, count
       case LEAF_FEATURES:
         // EBX: [31:24] initial APIC id, [23:16] logical processors, [15:8] CLFLUSH line size / 8.
         e.ebx = ((index & 0xff) << 24) | ((count & 0xff) << 16) | (8 << 8);
-        e.ecx = ((e.ecx & ~LEAF1_ECX_REMOVED) | ECX_HYPERVISOR) >>> 0;
+        e.ecx = ((e.ecx & ~LEAF1_ECX_REMOVED) | ECX_HYPERVISOR | ECX_TSC_DEADLINE) >>> 0;
         e.edx = (e.edx & ~LEAF1_EDX_REMOVED) >>> 0;
         if (count > 1) e.edx = (e.edx | EDX_HTT) >>> 0;
         break;
@@ -45,8 +56,12 @@ export function vcpuCpuid(supported: readonly CpuidEntry[], index: number, count
         e.eax = ((e.eax & 0x3ff) | (((count - 1) & 0x3f) << 26)) >>> 0;
         break;
       case LEAF_THERMAL_POWER:
+        // No thermal/power management; the always-running APIC timer stays.
+        e.eax = (e.eax & EAX_ARAT) >>> 0;
+        e.ebx = e.ecx = e.edx = 0;
+        break;
       case LEAF_PMU:
-        // No thermal/power management and no performance counters to offer.
+        // No performance counters to offer.
         e.eax = e.ebx = e.ecx = e.edx = 0;
         break;
       case LEAF_TOPOLOGY:

@@ -15,6 +15,7 @@ export const KvmCap = {
   IOEVENTFD: 36,
   IRQFD: 32,
   IMMEDIATE_EXIT: 136,
+  TSC_DEADLINE_TIMER: 72,
 } as const;
 
 /** kvm_run.exit_reason values. */
