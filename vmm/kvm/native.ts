@@ -59,7 +59,8 @@ export interface NativeAddon {
   vcpuGetLapic(vcpuFd: number): Uint8Array;
   vcpuSetLapic(vcpuFd: number, state: Uint8Array): void;
   vcpuMapRun(vcpuFd: number, size: number): ArrayBuffer;
-  createGuestMemory(size: number, name?: string): { fd: number; buffer: ArrayBuffer };
+  /** Private anonymous memory on huge pages (fd -1), or a memfd mapped shared. */
+  createGuestMemory(size: number, name?: string, shared?: boolean): { fd: number; buffer: ArrayBuffer };
   createEventFd(): number;
   writeEventFd(fd: number, value?: number): void;
   VcpuThread: new (index: number, vcpuFd: number, run: ArrayBuffer, onExit: (reason: number) => number, onEnd: (errno: number) => void) => VcpuThreadHandle;

@@ -21,8 +21,8 @@ export interface GuestRegion {
   readonly buffer: ArrayBuffer;
   readonly bytes: Uint8Array;
   readonly view: DataView;
-  /** memfd of the mapping, for sharing with vhost-user backends. */
-  readonly fd: number;
+  /** memfd of the mapping when allocated shared (for vhost-user backends); private memory has none. */
+  readonly fd: number | undefined;
 }
 
 /**
@@ -37,8 +37,12 @@ export class GuestMemory {
     this.regions = regions;
   }
 
-  /** Allocates RAM for the given [base, size) ranges (page-aligned, sorted, disjoint). */
-  static allocate(ranges: readonly { base: number; size: number }[]): GuestMemory {
+  /**
+   * Allocates RAM for the given [base, size) ranges (page-aligned, sorted,
+   * disjoint): private memory on transparent huge pages, or with `shared`
+   * a memfd per region that another process can map.
+   */
+  static allocate(ranges: readonly { base: number; size: number }[], options: { shared?: boolean } = {}): GuestMemory {
     const sorted = [...ranges].sort((a, b) => a.base - b.base);
     const regions: GuestRegion[] = [];
     try {
@@ -46,11 +50,11 @@ export class GuestMemory {
         if (r.base % 4096 || r.size % 4096 || r.size <= 0) throw new Error(`guest region 0x${r.base.toString(16)}+0x${r.size.toString(16)} is not page-aligned`);
         const prev = sorted[i - 1];
         if (prev && prev.base + prev.size > r.base) throw new Error(`guest regions overlap at 0x${r.base.toString(16)}`);
-        const { fd, buffer } = native.createGuestMemory(r.size, `vmctr-ram-${i}`);
-        regions.push({ base: r.base, size: r.size, buffer, bytes: new Uint8Array(buffer), view: new DataView(buffer), fd });
+        const { fd, buffer } = native.createGuestMemory(r.size, `vmctr-ram-${i}`, options.shared ?? false);
+        regions.push({ base: r.base, size: r.size, buffer, bytes: new Uint8Array(buffer), view: new DataView(buffer), fd: fd >= 0 ? fd : undefined });
       }
     } catch (e) {
-      for (const r of regions) closeSync(r.fd);
+      for (const r of regions) if (r.fd !== undefined) closeSync(r.fd);
       throw e;
     }
     return new GuestMemory(regions);
@@ -145,8 +149,8 @@ export class GuestMemory {
     region.view.setBigUint64(offset, v, true);
   }
 
-  /** Closes the memfds; the mappings go when the last view is collected. */
+  /** Closes the memfds, if shared; the mappings go when the last view is collected. */
   close(): void {
-    for (const r of this.regions) closeSync(r.fd);
+    for (const r of this.regions) if (r.fd !== undefined) closeSync(r.fd);
   }
 }
