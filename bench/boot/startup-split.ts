@@ -1,0 +1,88 @@
+// Where `vmctr boot`'s time goes (dev tool, not a benchmark of record):
+// Node's own start, the CLI's start, the import time of each module group,
+// process start to Vm.run, the guest's uptime when userspace speaks, and
+// the VM exits handled in JavaScript during a boot (boot-trace.ts).
+//
+//   npm run lab -- node dist/bench/boot/startup-split.js [--rounds N]
+//
+// Prints a markdown report. Run it where guests boot (natively with VT-x/
+// AMD-V, else inside the lab); the first round of each item warms caches
+// (page cache, V8's compile cache, vmctr's oclif manifest) and is left out.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { cacheDir } from '../../cli/cache-dir.js';
+import { repoRoot } from '../../test/lab/exec.js';
+import { median } from '../report.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'no-boot': { type: 'boolean', default: false } } });
+const rounds = Number(values.rounds);
+const node = process.execPath;
+const dist = (p: string) => join(repoRoot, 'dist', p);
+
+function timed(argv: string[], env: NodeJS.ProcessEnv = {}): { ms: number; stdout: string; stderr: string } {
+  const t = performance.now();
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: repoRoot, env: { ...process.env, ...env }, timeout: 600_000 });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return { ms, stdout: r.stdout, stderr: r.stderr };
+}
+
+function repeat<T>(f: () => T): T[] {
+  f();
+  return Array.from({ length: rounds }, f);
+}
+
+const fmt = (ms: number) => (ms / 1000).toFixed(2);
+const lines: string[] = ['| what | median (s) | rounds (s) |', '| --- | ---: | --- |'];
+const row = (what: string, ms: number[]) => lines.push(`| ${what} | ${fmt(median(ms))} | ${ms.map(fmt).join(' ')} |`);
+
+row('`node -e 0`', repeat(() => timed([node, '-e', '0']).ms));
+row('`node dist/cli/main.js --version`', repeat(() => timed([node, dist('cli/main.js'), '--version']).ms));
+row('`bin/vmctr --version`', repeat(() => timed([join(repoRoot, 'bin/vmctr'), '--version']).ms));
+row('`vmctr boot --help`', repeat(() => timed([node, dist('cli/main.js'), 'boot', '--help']).ms));
+
+// Import time of each group, each in a fresh process (shared dependencies
+// count in each), with the compile cache and environment cli/main.ts sets.
+const asMain = { NODE_COMPILE_CACHE: join(cacheDir(), 'node-compile-cache'), OCLIF_DISABLE_ENGINE_WARNING: '1' };
+const groups: [string, string][] = [
+  ['@oclif/core', '@oclif/core'],
+  ['native addon (vmm/kvm/native.js)', pathToFileURL(dist('vmm/kvm/native.js')).href],
+  ['vmm (vmm/vm.js, with the addon)', pathToFileURL(dist('vmm/vm.js')).href],
+  ['image side (cli/commands/pull.js)', pathToFileURL(dist('cli/commands/pull.js')).href],
+  ['cli/commands/boot.js (oclif + vmm)', pathToFileURL(dist('cli/commands/boot.js')).href],
+];
+for (const [name, spec] of groups) {
+  const script = `const t = performance.now(); await import(${JSON.stringify(spec)}); console.log(performance.now() - t);`;
+  row(`import ${name}`, repeat(() => Number(timed([node, '--input-type=module', '-e', script], asMain).stdout.trim())));
+}
+
+// What `vmctr boot` without --kernel spends finding the default kernel and initramfs.
+const artifact = (script: string) => timed([join(repoRoot, script), '--path']).stdout.trim().split('\n').pop()!;
+row('`build-kernel.sh --path` (vmctr boot without --kernel runs it)', repeat(() => timed([join(repoRoot, 'kernel-config/build-kernel.sh'), '--path']).ms));
+row('`build-demo-initramfs.sh --path` (likewise)', repeat(() => timed([join(repoRoot, 'setup/build-demo-initramfs.sh'), '--path']).ms));
+
+if (!values['no-boot']) {
+  // As bench/boot runs it: kernel and initrd given.
+  const files = ['--kernel', artifact('kernel-config/build-kernel.sh'), '--initrd', artifact('setup/build-demo-initramfs.sh')];
+  const boots = repeat(() => {
+    const r = timed([node, '--import', pathToFileURL(dist('bench/boot/boot-trace.js')).href, dist('cli/main.js'), 'boot', ...files, '--cmdline', 'quiet vmctr_exec="cat /proc/uptime; busybox dmesg"']);
+    const trace = JSON.parse(r.stderr.split('\n').find((l) => l.startsWith('boot-trace: '))!.slice('boot-trace: '.length));
+    const uptime = Number(/userspace is up[^\n]*\n([\d.]+) /.exec(r.stdout)?.[1]) * 1000;
+    return { ms: r.ms, trace, uptime, stdout: r.stdout };
+  });
+  row('`vmctr boot --kernel --initrd` (exec uptime + dmesg), process start to exit', boots.map((b) => b.ms));
+  row('process start to the VMM loaded (preload)', boots.map((b) => b.trace.marks.traceLoaded));
+  row('process start to kernel and initrd read (first Vm.plan)', boots.map((b) => b.trace.marks.firstPlan));
+  row('Vm.create', boots.map((b) => b.trace.marks.createEnd - b.trace.marks.createStart));
+  row('process start to Vm.run', boots.map((b) => b.trace.runAtMs));
+  row('guest uptime after the userspace line', boots.map((b) => b.uptime));
+  row('Vm.run to the VM\'s end', boots.map((b) => b.trace.endAtMs - b.trace.runAtMs));
+  row('exits handled in JS (count, not s)', boots.map((b) => b.trace.exitCount * 1000));
+  const last = boots.at(-1)!;
+  lines.push('', 'Exits of the last boot, by kind:', '', '```', ...Object.entries(last.trace.exits as Record<string, number>).map(([k, n]) => `${String(n).padStart(7)} ${k}`), '```');
+  lines.push('', `Exits per second of Vm.run: ${(last.trace.perSecond as number[]).join(' ')}`);
+  lines.push('', 'Guest log of the last boot:', '', '```', last.stdout.trim(), '```');
+}
+process.stdout.write(lines.join('\n') + '\n');
