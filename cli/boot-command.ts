@@ -1,0 +1,103 @@
+// `vmctr boot` without oclif: its flags (one definition, for the oclif
+// command in commands/boot.ts and for the CLI's fast path in main.ts) and
+// what it does. Nothing here loads oclif.
+import { checkHostSupport } from '../vmm/kvm/host-support.js';
+import { BootError } from '../vmm/boot/linux-loader.js';
+import { MAX_CPUS, Vm, type VmConfig, type VmExit } from '../vmm/vm.js';
+import type { FlagSpecs, FlagValues } from './flag-spec.js';
+import { defaultKernelPath, demoInitramfsPath, readInputFile } from './guest-kernel.js';
+import { LineBufferedOutput } from './line-buffered-output.js';
+import { UserError } from './user-error.js';
+
+/** Exit codes of `vmctr boot`, by how the guest ended. */
+export const BootExitCode = {
+  /** The guest rebooted (`reboot`): the normal way for a microVM guest to end. */
+  clean: 0,
+  /** vmctr could not start the VM: bad input or a host that cannot run guests. */
+  error: 1,
+  /** Bad usage: unknown flag or bad value. */
+  usage: 2,
+  /** The guest kernel panicked. */
+  panic: 3,
+  /** The guest crashed (triple fault, KVM error) or the VMM failed. */
+  crash: 4,
+  /** Stopped by SIGINT or SIGTERM: 128 + signal number. */
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+export const bootFlags = {
+  kernel: { type: 'string', description: 'uncompressed vmlinux with a PVH entry point [default: the project kernel]' },
+  initrd: { type: 'string', description: 'initramfs (cpio, optionally compressed) [default: the demo initramfs when --kernel is not given]' },
+  cmdline: { type: 'string', description: 'extra kernel parameters, after the ones vmctr needs', default: 'quiet' },
+  cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
+  memory: { type: 'integer', description: 'guest memory in MiB', default: 256 },
+  console: { type: 'string', description: 'the guest console device', options: ['virtio', 'serial'], default: 'virtio' },
+} as const satisfies FlagSpecs;
+
+export type BootFlags = FlagValues<typeof bootFlags>;
+
+/** Boots the VM `flags` describe and streams its console; sets process.exitCode by how the guest ended. */
+export async function boot(flags: BootFlags): Promise<void> {
+  const kernelPath = flags.kernel ?? defaultKernelPath();
+  const initrdPath = flags.initrd ?? (flags.kernel ? undefined : demoInitramfsPath());
+  const console = new LineBufferedOutput(process.stdout);
+  const config: VmConfig = {
+    kernel: readInputFile(kernelPath, 'kernel'),
+    initrd: initrdPath === undefined ? undefined : readInputFile(initrdPath, 'initrd'),
+    cmdline: flags.cmdline,
+    cpus: flags.cpus,
+    memoryMiB: flags.memory,
+    console,
+    consoleDevice: flags.console as 'virtio' | 'serial',
+    onDeviceError: (device, message) => process.stderr.write(`vmctr: ${device} stopped: the guest broke the virtio contract: ${message}\n`),
+  };
+  try {
+    Vm.plan(config); // bad input is reported before the host is even looked at
+  } catch (e) {
+    if (e instanceof BootError) throw new UserError(e.message);
+    throw e;
+  }
+  const host = checkHostSupport();
+  if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`);
+
+  const vm = Vm.create(config);
+  let signalCode: number | undefined;
+  const onSignal = (code: number) => () => {
+    signalCode ??= code;
+    vm.requestStop({ kind: 'stopped' });
+  };
+  const onInt = onSignal(BootExitCode.sigint);
+  const onTerm = onSignal(BootExitCode.sigterm);
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  const forwardInput = (chunk: Buffer) => {
+    const taken = config.consoleDevice === 'serial' ? vm.devices.serial.enqueueInput(chunk) : vm.console.input(0, chunk);
+    if (!taken) process.stderr.write('vmctr: guest console input dropped: the guest is not reading\n');
+  };
+  process.stdin.on('data', forwardInput);
+
+  const exit = await vm.run();
+  process.stdin.off('data', forwardInput);
+  process.stdin.destroy();
+  process.off('SIGINT', onInt);
+  process.off('SIGTERM', onTerm);
+  console.flush();
+  process.exitCode = signalCode ?? report(exit);
+}
+
+function report(exit: VmExit): number {
+  switch (exit.kind) {
+    case 'reboot':
+    case 'poweroff':
+      return BootExitCode.clean;
+    case 'panic':
+      process.stderr.write('vmctr: the guest kernel panicked\n');
+      return BootExitCode.panic;
+    case 'crash':
+      process.stderr.write(`vmctr: the guest crashed: ${exit.detail}\n`);
+      return BootExitCode.crash;
+    case 'stopped':
+      return BootExitCode.crash;
+  }
+}
