@@ -52,6 +52,7 @@ const groups: [string, string][] = [
   ['vmm (vmm/vm.js, with the addon)', pathToFileURL(dist('vmm/vm.js')).href],
   ['image side (cli/commands/pull.js)', pathToFileURL(dist('cli/commands/pull.js')).href],
   ['cli/commands/boot.js (oclif + vmm)', pathToFileURL(dist('cli/commands/boot.js')).href],
+  ['cli/boot-command.js (vmm, the fast path of vmctr boot)', pathToFileURL(dist('cli/boot-command.js')).href],
 ];
 for (const [name, spec] of groups) {
   const script = `const t = performance.now(); await import(${JSON.stringify(spec)}); console.log(performance.now() - t);`;
