@@ -51,6 +51,7 @@ npx --no-install tsc -p tsconfig.json >&2
 # 4. Guest artifacts, cached by content hash.
 kernel-config/build-kernel.sh >/dev/null
 setup/build-demo-initramfs.sh >/dev/null
+guest-agent/build-agent-image.sh >/dev/null
 setup/build-default-image.sh >/dev/null
 if ((with_lab)); then
   test/lab/build-lab.sh >/dev/null
