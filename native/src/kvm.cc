@@ -23,8 +23,14 @@ int Ioctl(Napi::Env env, const char* name, int fd, unsigned long req, void* arg)
   return r;
 }
 
+// A signal (the profiler's SIGPROF, a terminal's SIGWINCH...) can interrupt
+// any of these (KVM_CREATE_VM was seen to): none has a side effect before
+// it fails, so it is simply repeated. KVM_RUN is not called through here.
 int IoctlValue(Napi::Env env, const char* name, int fd, unsigned long req, unsigned long arg) {
-  int r = ioctl(fd, req, arg);
+  int r;
+  do {
+    r = ioctl(fd, req, arg);
+  } while (r < 0 && errno == EINTR);
   if (r < 0) ThrowSyscall(env, name);
   return r;
 }
