@@ -8,6 +8,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vmctr::InitMemory(env, exports);
   vmctr::InitVcpuThread(env, exports);
   vmctr::InitEventFd(env, exports);
+  vmctr::InitRandom(env, exports);
   return exports;
 }
 }  // namespace

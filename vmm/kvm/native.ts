@@ -63,6 +63,8 @@ export interface NativeAddon {
   createGuestMemory(size: number, name?: string, shared?: boolean): { fd: number; buffer: ArrayBuffer };
   createEventFd(): number;
   writeEventFd(fd: number, value?: number): void;
+  /** Fills `bytes` from the host kernel's CSPRNG (getrandom(2)). */
+  fillRandom(bytes: Uint8Array): void;
   VcpuThread: new (index: number, vcpuFd: number, run: ArrayBuffer, onExit: (reason: number) => number, onEnd: (errno: number) => void) => VcpuThreadHandle;
   EventFdWatcher: new (fd: number, onReadable: (count: number) => void) => EventFdWatcherHandle;
 }

@@ -1,6 +1,7 @@
 // virtio-rng (virtio 1.2, 5.4): fills the guest's buffers from the host's
-// CSPRNG, so the guest kernel has entropy from its first second.
-import { randomFillSync } from 'node:crypto';
+// CSPRNG (getrandom(2), through the addon: node:crypto would cost every VM
+// start its load time), so the guest kernel has entropy from its first second.
+import { native } from '../../kvm/native.js';
 import { ChainWriter } from '../../virtio/descriptor-chain.js';
 import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
 import { DeviceType } from '../../virtio/spec.js';
@@ -31,7 +32,8 @@ export class RngDevice implements VirtioDevice {
     if (!ctx || !q) return;
     for (let chain = q.pop(); chain; chain = q.pop()) {
       const w = new ChainWriter(ctx.mem, chain);
-      const bytes = randomFillSync(new Uint8Array(Math.min(w.remaining, MAX_PER_REQUEST)));
+      const bytes = new Uint8Array(Math.min(w.remaining, MAX_PER_REQUEST));
+      native.fillRandom(bytes);
       w.write(bytes);
       q.addUsed(chain.head, w.written);
     }
