@@ -2,10 +2,11 @@
 // command in commands/boot.ts and for the CLI's fast path in main.ts) and
 // what it does. Nothing here loads oclif.
 import { checkHostSupport } from '../vmm/kvm/host-support.js';
+import type { FileImage } from '../vmm/boot/boot-image.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { MAX_CPUS, Vm, type VmConfig, type VmExit } from '../vmm/vm.js';
 import type { FlagSpecs, FlagValues } from './flag-spec.js';
-import { defaultKernelPath, demoInitramfsPath, readInputFile } from './guest-kernel.js';
+import { defaultKernelPath, demoInitramfsPath, openInputFile } from './guest-kernel.js';
 import { LineBufferedOutput } from './line-buffered-output.js';
 import { UserError } from './user-error.js';
 
@@ -39,29 +40,14 @@ export type BootFlags = FlagValues<typeof bootFlags>;
 
 /** Boots the VM `flags` describe and streams its console; sets process.exitCode by how the guest ended. */
 export async function boot(flags: BootFlags): Promise<void> {
-  const kernelPath = flags.kernel ?? defaultKernelPath();
-  const initrdPath = flags.initrd ?? (flags.kernel ? undefined : demoInitramfsPath());
-  const console = new LineBufferedOutput(process.stdout);
-  const config: VmConfig = {
-    kernel: readInputFile(kernelPath, 'kernel'),
-    initrd: initrdPath === undefined ? undefined : readInputFile(initrdPath, 'initrd'),
-    cmdline: flags.cmdline,
-    cpus: flags.cpus,
-    memoryMiB: flags.memory,
-    console,
-    consoleDevice: flags.console as 'virtio' | 'serial',
-    onDeviceError: (device, message) => process.stderr.write(`vmctr: ${device} stopped: the guest broke the virtio contract: ${message}\n`),
-  };
-  try {
-    Vm.plan(config); // bad input is reported before the host is even looked at
-  } catch (e) {
-    if (e instanceof BootError) throw new UserError(e.message);
-    throw e;
-  }
-  const host = checkHostSupport();
-  if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`);
+  const console = new LineBufferedOutput();
+  const vm = createVm(flags, console);
+  const running = vm.run();
 
-  const vm = Vm.create(config);
+  // The host side is set up while the guest boots: Node creates process.stdin
+  // and process.stdout on first use, loading its stream modules (tens of ms in
+  // the nested lab). Exits are handled on this thread, so no console output
+  // can arrive before this synchronous block ends.
   let signalCode: number | undefined;
   const onSignal = (code: number) => () => {
     signalCode ??= code;
@@ -72,18 +58,57 @@ export async function boot(flags: BootFlags): Promise<void> {
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const forwardInput = (chunk: Buffer) => {
-    const taken = config.consoleDevice === 'serial' ? vm.devices.serial.enqueueInput(chunk) : vm.console.input(0, chunk);
+    const taken = flags.console === 'serial' ? vm.devices.serial.enqueueInput(chunk) : vm.console.input(0, chunk);
     if (!taken) process.stderr.write('vmctr: guest console input dropped: the guest is not reading\n');
   };
   process.stdin.on('data', forwardInput);
+  console.attach(process.stdout);
 
-  const exit = await vm.run();
+  const exit = await running;
   process.stdin.off('data', forwardInput);
   process.stdin.destroy();
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
   console.flush();
   process.exitCode = signalCode ?? report(exit);
+}
+
+/**
+ * Checks the flags' files and the host, then builds the VM. Kernel and
+ * initrd are read straight into guest memory (only the kernel's loadable
+ * segments), so the files are open only until the VM exists.
+ */
+function createVm(flags: BootFlags, console: LineBufferedOutput): Vm {
+  const kernelPath = flags.kernel ?? defaultKernelPath();
+  const initrdPath = flags.initrd ?? (flags.kernel ? undefined : demoInitramfsPath());
+  const files: FileImage[] = [];
+  try {
+    const kernel = openInputFile(kernelPath, 'kernel');
+    files.push(kernel);
+    const initrd = initrdPath === undefined ? undefined : openInputFile(initrdPath, 'initrd');
+    if (initrd) files.push(initrd);
+    const config: VmConfig = {
+      kernel,
+      initrd,
+      cmdline: flags.cmdline,
+      cpus: flags.cpus,
+      memoryMiB: flags.memory,
+      console,
+      consoleDevice: flags.console as 'virtio' | 'serial',
+      onDeviceError: (device, message) => process.stderr.write(`vmctr: ${device} stopped: the guest broke the virtio contract: ${message}\n`),
+    };
+    try {
+      Vm.plan(config); // bad input is reported before the host is even looked at
+    } catch (e) {
+      if (e instanceof BootError) throw new UserError(e.message);
+      throw e;
+    }
+    const host = checkHostSupport();
+    if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`);
+    return Vm.create(config);
+  } finally {
+    for (const f of files) f.close();
+  }
 }
 
 function report(exit: VmExit): number {

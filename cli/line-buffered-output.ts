@@ -4,15 +4,23 @@
  * partial line such as a shell prompt: one write per line, not per byte.
  * The stream, not a raw write(2) on its fd, deals with a full pipe: stdout
  * may be non-blocking, and a bare EAGAIN would lose output.
+ * The stream can be attached later (process.stdout is created on first use,
+ * which loads Node's stream modules: `vmctr boot` does that while the guest
+ * boots); output before that is held.
  */
 export class LineBufferedOutput {
   private chunks: Buffer[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly out: NodeJS.WritableStream,
+    private out?: NodeJS.WritableStream,
     private readonly delayMs = 5,
   ) {}
+
+  attach(out: NodeJS.WritableStream): void {
+    this.out = out;
+    this.flush();
+  }
 
   write(bytes: Uint8Array): void {
     this.chunks.push(Buffer.from(bytes));
@@ -23,7 +31,7 @@ export class LineBufferedOutput {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.chunks.length === 0) return;
+    if (this.chunks.length === 0 || !this.out) return;
     const data = Buffer.concat(this.chunks);
     this.chunks = [];
     this.out.write(data);

@@ -4,7 +4,8 @@ import { Kvm, type VmFd } from './kvm/kvm.js';
 import { KVM_PIT_SPEAKER_DUMMY } from './kvm/constants.js';
 import { GuestMemory } from './memory/guest-memory.js';
 import { IDENTITY_MAP_ADDR, MiB, TSS_ADDR, ramRanges } from './boot/layout.js';
-import { BootError, loadLinuxPvh, planLinuxPvh, type BootPlan } from './boot/linux-loader.js';
+import { bootImage, type BootImage } from './boot/boot-image.js';
+import { BootError, loadLinuxPvh, planLinuxPvh, type BootPlan, type LinuxBootSpec } from './boot/linux-loader.js';
 import { MPTABLE_MAX_CPUS, writeMpTable } from './boot/mptable.js';
 import { vcpuCpuid } from './cpu/cpuid.js';
 import { setupCommonState, setupPvhEntry } from './cpu/boot-state.js';
@@ -34,8 +35,9 @@ export const BASE_CMDLINE = 'reboot=k panic=-1 8250.nr_uarts=1';
 const CONSOLE_PARAMETERS = { virtio: 'earlycon=uart8250,io,0x3f8 keep_bootcon console=hvc0', serial: 'console=ttyS0' } as const;
 
 export interface VmConfig {
-  kernel: Uint8Array;
-  initrd?: Uint8Array | undefined;
+  /** An uncompressed vmlinux with a PVH entry point: its bytes, or an image (a file read straight into guest RAM). */
+  kernel: Uint8Array | BootImage;
+  initrd?: Uint8Array | BootImage | undefined;
   /** Appended to BASE_CMDLINE. */
   cmdline: string;
   cpus: number;
@@ -137,7 +139,11 @@ export class Vm {
     }
     // Device parameters are a few dozen bytes per device; reserve room for them in the length check.
     const cmdline = Vm.cmdline(config, 'x'.repeat(DEVICE_PARAMETERS_RESERVE));
-    return planLinuxPvh({ kernel: config.kernel, initrd: config.initrd, cmdline }, ramRanges(config.memoryMiB * MiB));
+    return planLinuxPvh(Vm.bootSpec(config, cmdline), ramRanges(config.memoryMiB * MiB));
+  }
+
+  private static bootSpec(config: VmConfig, cmdline: string): LinuxBootSpec {
+    return { kernel: bootImage(config.kernel), initrd: config.initrd === undefined ? undefined : bootImage(config.initrd), cmdline };
   }
 
   /** Builds a VM ready to boot `config.kernel`; throws a one-line error on bad input. */
@@ -184,7 +190,7 @@ export class Vm {
       devices.addVirtio('virtio-rng', new RngDevice());
 
       const cmdline = Vm.cmdline(config, devices.kernelParameters);
-      const loaded = loadLinuxPvh(memory, planLinuxPvh({ kernel: config.kernel, initrd: config.initrd, cmdline }, ramRanges(config.memoryMiB * MiB)));
+      const loaded = loadLinuxPvh(memory, planLinuxPvh(Vm.bootSpec(config, cmdline), ramRanges(config.memoryMiB * MiB)));
       writeMpTable(memory, config.cpus);
 
       const supported = kvm.supportedCpuid();

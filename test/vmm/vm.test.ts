@@ -1,11 +1,15 @@
 import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileImage } from '../../vmm/boot/boot-image.js';
 import { Vm, type VmConfig } from '../../vmm/vm.js';
 import { CRASH, PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from './synthetic-kernel.js';
 
 // The whole Vm path (KVM set-up, PVH loader, boot state, serial, i8042) with
 // a synthetic PVH kernel: runs on any /dev/kvm, PVM included.
 
-function config(kernel: Uint8Array, out: number[], extra: Partial<VmConfig> = {}): VmConfig {
+function config(kernel: VmConfig['kernel'], out: number[], extra: Partial<VmConfig> = {}): VmConfig {
   return { kernel, cmdline: 'hello-from-cmdline', cpus: 1, memoryMiB: 32, console: { write: (b) => out.push(...b) }, ...extra };
 }
 
@@ -15,6 +19,27 @@ test('a PVH guest reads start_info, prints its command line on the UART and rebo
   const exit = await vm.run();
   t.deepEqual(exit, { kind: 'reboot' });
   t.regex(Buffer.from(out).toString(), /^reboot=k panic=-1 8250.nr_uarts=1 hello-from-cmdline earlycon=uart8250,io,0x3f8 keep_bootcon console=hvc0 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6\n$/);
+});
+
+test('kernel and initrd given as files are read straight into guest memory, as their bytes would be', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmctr-vm-test-'));
+  const initrdBytes = Buffer.from('an initrd: any bytes, loaded at the top of low RAM\n'.repeat(100));
+  writeFileSync(join(dir, 'vmlinux'), syntheticKernel(PRINT_CMDLINE_AND_REBOOT));
+  writeFileSync(join(dir, 'initrd'), initrdBytes);
+  const kernel = FileImage.open(join(dir, 'vmlinux'));
+  const initrd = FileImage.open(join(dir, 'initrd'));
+  const out: number[] = [];
+  const vm = Vm.create(config(kernel, out, { initrd }));
+  kernel.close();
+  initrd.close();
+  const plan = Vm.plan(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), [], { initrd: initrdBytes }));
+  t.deepEqual(Buffer.from(vm.memory.read(plan.initrd!.addr, initrdBytes.byteLength)), initrdBytes);
+  for (const seg of plan.segments) {
+    t.deepEqual(vm.memory.read(seg.paddr, seg.fileSize), syntheticKernel(PRINT_CMDLINE_AND_REBOOT).subarray(seg.fileOffset, seg.fileOffset + seg.fileSize));
+  }
+  t.deepEqual(await vm.run(), { kind: 'reboot' });
+  t.regex(Buffer.from(out).toString(), /hello-from-cmdline/);
+  t.throws(() => FileImage.open(dir), { code: 'EISDIR' });
 });
 
 test('a guest that triple-faults ends the VM as a crash', async (t) => {

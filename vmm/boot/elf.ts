@@ -1,5 +1,8 @@
 // A minimal, defensive reader of 64-bit little-endian ELF executables:
-// the loadable segments and the notes (for the PVH entry point).
+// the loadable segments and the notes (for the PVH entry point). It reads
+// only the headers and notes of the image; segments are loaded later,
+// straight into guest memory.
+import { readImage, type BootImage } from './boot-image.js';
 
 export class ElfError extends Error {}
 
@@ -26,35 +29,39 @@ const PT_LOAD = 1;
 const PT_NOTE = 4;
 const EM_X86_64 = 62;
 const ET_EXEC = 2;
+const ELF_HEADER_SIZE = 64;
 
-/** Parses and range-checks an ELF64 x86-64 executable held in memory. */
-export function parseElf(file: Uint8Array): ElfImage {
-  const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  if (file.byteLength < 64 || v.getUint32(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
-  if (file[4] !== 2 || file[5] !== 1) throw new ElfError('not a 64-bit little-endian ELF file');
+/** Parses and range-checks an ELF64 x86-64 executable. */
+export function parseElf(file: BootImage): ElfImage {
+  if (file.byteLength < ELF_HEADER_SIZE) throw new ElfError('not an ELF file');
+  const header = readImage(file, 0, ELF_HEADER_SIZE);
+  const v = new DataView(header.buffer);
+  if (v.getUint32(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
+  if (header[4] !== 2 || header[5] !== 1) throw new ElfError('not a 64-bit little-endian ELF file');
   if (v.getUint16(16, true) !== ET_EXEC || v.getUint16(18, true) !== EM_X86_64) throw new ElfError('not an x86-64 executable (use the uncompressed vmlinux)');
   const entry = Number(v.getBigUint64(24, true));
   const phoff = Number(v.getBigUint64(32, true));
   const phentsize = v.getUint16(54, true);
   const phnum = v.getUint16(56, true);
   if (phentsize < 56 || phoff + phnum * phentsize > file.byteLength) throw new ElfError('program headers lie outside the file (truncated?)');
+  const ph = new DataView(readImage(file, phoff, phnum * phentsize).buffer);
 
   const segments: ElfSegment[] = [];
   const notes: ElfNote[] = [];
   for (let i = 0; i < phnum; i++) {
-    const p = phoff + i * phentsize;
-    const type = v.getUint32(p, true);
-    const offset = Number(v.getBigUint64(p + 8, true));
-    const paddr = Number(v.getBigUint64(p + 24, true));
-    const fileSize = Number(v.getBigUint64(p + 32, true));
-    const memSize = Number(v.getBigUint64(p + 40, true));
+    const p = i * phentsize;
+    const type = ph.getUint32(p, true);
+    const offset = Number(ph.getBigUint64(p + 8, true));
+    const paddr = Number(ph.getBigUint64(p + 24, true));
+    const fileSize = Number(ph.getBigUint64(p + 32, true));
+    const memSize = Number(ph.getBigUint64(p + 40, true));
     if (type !== PT_LOAD && type !== PT_NOTE) continue;
     if (offset + fileSize > file.byteLength) throw new ElfError(`segment ${i} lies outside the file (truncated?)`);
     if (type === PT_LOAD) {
       if (fileSize > memSize) throw new ElfError(`segment ${i} has more file bytes than memory bytes`);
       segments.push({ paddr, fileOffset: offset, fileSize, memSize });
     } else {
-      notes.push(...parseNotes(file.subarray(offset, offset + fileSize)));
+      notes.push(...parseNotes(readImage(file, offset, fileSize)));
     }
   }
   if (segments.length === 0) throw new ElfError('no loadable segments');

@@ -4,6 +4,7 @@
 // in the guest), and the entry state is flat 32-bit protected mode with no
 // page tables to build, so it is both the fastest and the simplest path.
 import type { GuestMemory } from '../memory/guest-memory.js';
+import type { BootImage } from './boot-image.js';
 import { ElfError, parseElf } from './elf.js';
 import {
   CMDLINE_ADDR, CMDLINE_MAX, PVH_MEMMAP_ADDR, PVH_MEMMAP_MAX_ENTRIES, PVH_MODLIST_ADDR, PVH_START_INFO_ADDR, e820Map,
@@ -22,8 +23,8 @@ const PAGE = 4096;
 export class BootError extends Error {}
 
 export interface LinuxBootSpec {
-  kernel: Uint8Array;
-  initrd?: Uint8Array | undefined;
+  kernel: BootImage;
+  initrd?: BootImage | undefined;
   cmdline: string;
 }
 
@@ -32,9 +33,10 @@ export interface BootPlan {
   spec: LinuxBootSpec;
   /** PVH entry (guest-physical, 32-bit). */
   entry: number;
-  segments: { paddr: number; bytes: Uint8Array }[];
+  /** The kernel's loadable bytes: `fileSize` bytes of the image from `fileOffset`, at guest address `paddr`. */
+  segments: { paddr: number; fileOffset: number; fileSize: number }[];
   cmdline: Uint8Array;
-  initrd?: { addr: number; bytes: Uint8Array };
+  initrd?: { addr: number; image: BootImage };
 }
 
 export interface LoadedKernel {
@@ -69,7 +71,7 @@ export function planLinuxPvh(spec: LinuxBootSpec, ranges: Ranges): BootPlan {
       throw new BootError(`memory too small: the kernel needs RAM up to 0x${(seg.paddr + seg.memSize).toString(16)}, the guest has ${totalMiB} MiB`);
     }
     kernelEnd = Math.max(kernelEnd, seg.paddr + seg.memSize);
-    return { paddr: seg.paddr, bytes: spec.kernel.subarray(seg.fileOffset, seg.fileOffset + seg.fileSize) };
+    return { paddr: seg.paddr, fileOffset: seg.fileOffset, fileSize: seg.fileSize };
   });
 
   const cmdline = new TextEncoder().encode(spec.cmdline);
@@ -81,18 +83,18 @@ export function planLinuxPvh(spec: LinuxBootSpec, ranges: Ranges): BootPlan {
     const low = ranges[0]!;
     const addr = Math.floor((low.base + low.size - spec.initrd.byteLength) / PAGE) * PAGE;
     if (addr < kernelEnd) throw new BootError(`memory too small: kernel and initrd (${spec.initrd.byteLength} bytes) do not fit in ${totalMiB} MiB`);
-    initrd = { addr, bytes: spec.initrd };
+    initrd = { addr, image: spec.initrd };
   }
   return { spec, entry, segments, cmdline, ...(initrd ? { initrd } : {}) };
 }
 
 /** Writes a planned boot (kernel, initrd, command line, hvm_start_info) into guest memory. */
 export function loadLinuxPvh(mem: GuestMemory, plan: BootPlan): LoadedKernel {
-  // Fresh guest RAM is a new memfd, already zero: the bss needs no clearing.
-  for (const seg of plan.segments) mem.write(seg.paddr, seg.bytes);
+  // Straight from the image into guest RAM. Fresh guest RAM is zero: the bss needs no clearing.
+  for (const seg of plan.segments) plan.spec.kernel.readInto(seg.fileOffset, mem.slice(seg.paddr, seg.fileSize));
   mem.write(CMDLINE_ADDR, plan.cmdline);
   mem.writeU8(CMDLINE_ADDR + plan.cmdline.byteLength, 0);
-  if (plan.initrd) mem.write(plan.initrd.addr, plan.initrd.bytes);
+  if (plan.initrd) plan.initrd.image.readInto(0, mem.slice(plan.initrd.addr, plan.initrd.image.byteLength));
 
   const map = e820Map(mem.regions);
   if (map.length > PVH_MEMMAP_MAX_ENTRIES) throw new BootError('memory map too large');
@@ -107,7 +109,7 @@ export function loadLinuxPvh(mem: GuestMemory, plan: BootPlan): LoadedKernel {
   if (plan.initrd) {
     // hvm_modlist_entry: paddr, size, cmdline_paddr, reserved.
     mem.writeU64(PVH_MODLIST_ADDR, BigInt(plan.initrd.addr));
-    mem.writeU64(PVH_MODLIST_ADDR + 8, BigInt(plan.initrd.bytes.byteLength));
+    mem.writeU64(PVH_MODLIST_ADDR + 8, BigInt(plan.initrd.image.byteLength));
     mem.writeU64(PVH_MODLIST_ADDR + 16, 0n);
     mem.writeU64(PVH_MODLIST_ADDR + 24, 0n);
   }
