@@ -1,28 +1,43 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FileImage } from '../vmm/boot/boot-image.js';
+import { DPKG_STATUS, askScript, lookupArtifact } from './artifact-lookup.js';
+import { cacheDir } from './cache-dir.js';
 import { UserError } from './user-error.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+function notBuilt(script: string, what: string): UserError {
+  return new UserError(`the ${what} is not built: run setup/install.sh (or ${script})`);
+}
+
 /** Asks a cached-artifact script for its path (it fails if the artifact is not built). */
 function cachedArtifact(script: string, what: string): string {
   try {
-    return execFileSync(join(repoRoot, script), ['--path'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
+    return askScript(join(repoRoot, script));
   } catch {
-    throw new UserError(`the ${what} is not built: run setup/install.sh (or ${script})`);
+    throw notBuilt(script, what);
   }
 }
 
-/** The project's guest kernel (kernel-config/), built at set-up. */
-export function defaultKernelPath(): string {
-  return cachedArtifact('kernel-config/build-kernel.sh', 'guest kernel');
+/** The same for a script whose key is known to vmctr: remembered while those inputs are unchanged (artifact-lookup.ts). */
+function rememberedArtifact(script: string, inputs: readonly string[], what: string): string {
+  try {
+    return lookupArtifact({ script: join(repoRoot, script), inputs: [...inputs.map((i) => join(repoRoot, i)), DPKG_STATUS], recordFile: join(cacheDir(), 'artifact-paths.json') });
+  } catch {
+    throw notBuilt(script, what);
+  }
 }
 
-/** The demo guest's initramfs (setup/build-demo-initramfs.sh). */
+/** The project's guest kernel (kernel-config/), built at set-up; its key: the config fragment and linux-source's version. */
+export function defaultKernelPath(): string {
+  return rememberedArtifact('kernel-config/build-kernel.sh', ['kernel-config/vmctr.config'], 'guest kernel');
+}
+
+/** The demo guest's initramfs (setup/build-demo-initramfs.sh); its key: the script and busybox-static's version. */
 export function demoInitramfsPath(): string {
-  return cachedArtifact('setup/build-demo-initramfs.sh', 'demo initramfs');
+  return rememberedArtifact('setup/build-demo-initramfs.sh', [], 'demo initramfs');
 }
 
 /** The guest agent's read-only disk image (guest-agent/build-agent-image.sh). */
@@ -35,15 +50,29 @@ export function defaultImagePath(): string {
   return cachedArtifact('setup/build-default-image.sh', 'default image');
 }
 
+/** A file named on the command line that cannot be read, as a one-line user error. */
+function inputFileError(e: unknown, path: string, what: string): UserError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new UserError(`${what} not found: ${path}`);
+  if (code === 'EISDIR') return new UserError(`${what} is a directory: ${path}`);
+  if (code === 'EACCES') return new UserError(`${what} is not readable: ${path}`);
+  return new UserError(`cannot read ${what} ${path}: ${code ?? (e as Error).message}`);
+}
+
 /** Reads a file named on the command line, turning I/O errors into one-line user errors. */
 export function readInputFile(path: string, what: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${what} not found: ${path}`);
-    if (code === 'EISDIR') throw new UserError(`${what} is a directory: ${path}`);
-    if (code === 'EACCES') throw new UserError(`${what} is not readable: ${path}`);
-    throw new UserError(`cannot read ${what} ${path}: ${code ?? (e as Error).message}`);
+    throw inputFileError(e, path, what);
+  }
+}
+
+/** Opens a file named on the command line for loading into guest memory (read later, in pieces); errors as readInputFile's. */
+export function openInputFile(path: string, what: string): FileImage {
+  try {
+    return FileImage.open(path);
+  } catch (e) {
+    throw inputFileError(e, path, what);
   }
 }
