@@ -7,10 +7,12 @@
 //   - memory per running pod: a long-lived container (`sleep 600`) is started
 //     and, once it is up, the host processes that keep it running are read
 //     from /proc: for vmctr the VMM process (`vmctr run`: guest RAM is a
-//     shared memfd mapping of it, so its RSS counts the guest memory the guest
-//     has touched), for runc/crun the runtime process still waiting in the
-//     foreground plus every process in the container's cgroup; then the same
-//     with several pods at once (once per run, after the rounds).
+//     private anonymous mapping of it, so its RSS counts the guest memory the
+//     guest has touched; that mapping is found in /proc/PID/smaps and reported
+//     apart from the VMM's own memory), for runc/crun the runtime process
+//     still waiting in the foreground plus every process in the container's
+//     cgroup; then the same with several pods at once (once per run, after
+//     the rounds).
 //
 //   npm run bench:run [-- --rounds N] [--pods N] [--runtimes vmctr,runc,crun]
 //
@@ -26,6 +28,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { ramRanges } from '../../vmm/boot/layout.js';
 import { checkHostSupport } from '../../vmm/kvm/host-support.js';
 import { repoRoot } from '../../test/lab/exec.js';
 import { Lab } from '../../test/lab/lab.js';
@@ -36,6 +39,11 @@ const RUN_TIMEOUT_MS = 300_000;
 /** How long a long-lived container runs after it printed `up` before its memory is read. */
 const SETTLE_MS = 3_000;
 const UP = 'up\n';
+/** Guest RAM of every vmctr pod (`vmctr run --memory`, its default), in MiB. */
+const GUEST_MEMORY_MIB = 256;
+const MiB = 1024 * 1024;
+/** Private guest RAM starts on a 2 MiB boundary (native/src/memory.cc), so KVM can map it with huge pages. */
+const HUGE_PAGE = 2 * MiB;
 const RUNTIMES = ['vmctr', 'runc', 'crun'] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
@@ -51,10 +59,31 @@ interface ProcessMemory {
   pid: number; comm: string;
   vmRssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number;
   rssKiB: number; pssKiB: number; pssAnonKiB: number; pssFileKiB: number; pssShmemKiB: number;
+  /** smaps_rollup's Anonymous (anonymous pages, private copies of file pages included) and AnonHugePages. */
+  anonymousKiB: number; anonHugeKiB: number;
+  /** The VMM process only: its guest RAM and the rest, from one read of /proc/PID/smaps. */
+  vmm?: VmmSplit;
+}
+/**
+ * The VMM process's memory from /proc/PID/smaps (KiB): the guest RAM
+ * mapping(s), allocated by vmm/memory/guest-memory.ts (private anonymous,
+ * 2 MiB-aligned, MADV_HUGEPAGE and MADV_DONTFORK), and everything else.
+ * guestRss + otherAnon + fileAndShared = rss, all from the same read.
+ */
+interface VmmSplit {
+  /** Sizes and VmFlags of the mappings taken for guest RAM. */
+  guestMappings: { sizeKiB: number; vmFlags: string }[];
+  /** Guest RAM backed by host memory: the pages the guest has touched (whole 2 MiB pages where THP gave one). */
+  guestRssKiB: number; guestPssKiB: number; guestAnonHugeKiB: number;
+  /** Anonymous memory outside guest RAM: Node's heap, the VMM's own buffers, malloc, thread stacks. */
+  otherAnonKiB: number;
+  /** Rss − Anonymous outside guest RAM: the mapped Node binary, addon and libraries (page cache), and any shared memory. */
+  fileAndSharedKiB: number;
+  rssKiB: number;
 }
 interface Totals { rssKiB: number; vmRssKiB: number; pssKiB: number }
 interface MemorySample extends Totals { processes: ProcessMemory[] }
-interface MultiSample extends Totals { pods: number; processes: number }
+interface MultiSample extends Totals { pods: number; processes: number; guestRssKiB?: number }
 interface Measurement {
   where: string;
   runtimes: Runtime[];
@@ -105,7 +134,7 @@ let containers = 0;
 function start(rt: Runtime, setup: Setup, command: keyof typeof COMMANDS): { child: ChildProcess; id: string } {
   const id = `vmctr-bench-${process.pid}-${containers++}`;
   const argv = rt === 'vmctr'
-    ? [join(repoRoot, 'bin/vmctr'), 'run', '--rm', 'default', '--', ...COMMANDS[command]]
+    ? [join(repoRoot, 'bin/vmctr'), 'run', '--rm', '--memory', String(GUEST_MEMORY_MIB), 'default', '--', ...COMMANDS[command]]
     : [rt, 'run', '--bundle', setup.bundles[command], id];
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -163,7 +192,59 @@ function status(pid: number): Record<string, string> {
 
 const kib = (value: string | undefined) => (value === undefined ? 0 : parseInt(value, 10));
 
-function processMemory(pid: number): ProcessMemory {
+interface Mapping { start: number; end: number; perms: string; inode: number; path: string; kiB: Record<string, number>; vmFlags: string[] }
+
+/** /proc/PID/smaps: one entry per mapping, its `kB` fields and VmFlags. */
+function smaps(pid: number): Mapping[] {
+  const maps: Mapping[] = [];
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header) {
+      maps.push({ start: parseInt(header[1]!, 16), end: parseInt(header[2]!, 16), perms: header[3]!, inode: Number(header[4]), path: header[5]!, kiB: {}, vmFlags: [] });
+      continue;
+    }
+    const m = maps.at(-1);
+    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (m && field) m.kiB[field[1]!] = Number(field[2]);
+    else if (m && line.startsWith('VmFlags:')) m.vmFlags = line.slice(8).trim().split(/\s+/);
+  }
+  return maps;
+}
+
+/**
+ * Splits the VMM's memory into guest RAM and the rest. Guest RAM is the
+ * anonymous read-write private mapping per RAM range of the VM (one for
+ * 256 MiB: vmm/boot/layout.ts ramRanges) whose size is that range's and which
+ * starts on a 2 MiB boundary; if Node happened to have another such mapping,
+ * only the one with MADV_DONTFORK (VmFlags `dc`) is guest RAM. Anything but
+ * exactly one match per range is an error, not a guess.
+ */
+function vmmSplit(pid: number): VmmSplit {
+  const maps = smaps(pid);
+  const guest = new Set<Mapping>();
+  for (const range of ramRanges(GUEST_MEMORY_MIB * MiB)) {
+    let found = maps.filter((m) => !guest.has(m) && m.inode === 0 && m.path === '' && m.perms === 'rw-p' && m.end - m.start === range.size && m.start % HUGE_PAGE === 0);
+    if (found.length > 1) found = found.filter((m) => m.vmFlags.includes('dc'));
+    if (found.length !== 1) {
+      throw new Error(`process ${pid}: ${found.length} candidate mappings for a guest RAM range of ${range.size / MiB} MiB (anonymous, rw-p, 2 MiB-aligned${found.length ? `, VmFlags dc: ${found.map((m) => m.start.toString(16)).join(', ')}` : ''})`);
+    }
+    guest.add(found[0]!);
+  }
+  const total = (ms: Iterable<Mapping>, key: string) => [...ms].reduce((a, m) => a + (m.kiB[key] ?? 0), 0);
+  const rest = maps.filter((m) => !guest.has(m));
+  return {
+    guestMappings: [...guest].map((m) => ({ sizeKiB: (m.end - m.start) / 1024, vmFlags: m.vmFlags.join(' ') })),
+    guestRssKiB: total(guest, 'Rss'),
+    guestPssKiB: total(guest, 'Pss'),
+    guestAnonHugeKiB: total(guest, 'AnonHugePages'),
+    otherAnonKiB: total(rest, 'Anonymous'),
+    fileAndSharedKiB: total(rest, 'Rss') - total(rest, 'Anonymous'),
+    rssKiB: total(maps, 'Rss'),
+  };
+}
+
+/** A process's memory; `vmm` also splits it into guest RAM and the rest. */
+function processMemory(pid: number, vmm = false): ProcessMemory {
   const s = status(pid);
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(rollup)?.[1] ?? NaN);
@@ -179,6 +260,9 @@ function processMemory(pid: number): ProcessMemory {
     pssAnonKiB: field('Pss_Anon'),
     pssFileKiB: field('Pss_File'),
     pssShmemKiB: field('Pss_Shmem'),
+    anonymousKiB: field('Anonymous'),
+    anonHugeKiB: field('AnonHugePages'),
+    ...(vmm ? { vmm: vmmSplit(pid) } : {}),
   };
 }
 
@@ -229,6 +313,11 @@ function podProcesses(p: Running): number[] {
   return [...pids]; // the VMM or runtime process first
 }
 
+/** The memory of a pod's processes; vmctr's VMM (`vmctr run` itself, the spawned process) with its guest RAM apart. */
+function podMemory(p: Running): ProcessMemory[] {
+  return podProcesses(p).map((pid) => processMemory(pid, p.rt === 'vmctr' && pid === p.child.pid));
+}
+
 async function stopLongLived(p: Running): Promise<void> {
   // vmctr passes SIGTERM to the container; sleep is PID 1 of the runc/crun container, which only SIGKILL ends.
   if (p.rt === 'vmctr') p.child.kill('SIGTERM');
@@ -246,7 +335,7 @@ async function memory(rt: Runtime, setup: Setup): Promise<MemorySample> {
   const p = await startLongLived(rt, setup);
   try {
     await sleep(SETTLE_MS);
-    return sum(podProcesses(p).map(processMemory));
+    return sum(podMemory(p));
   } finally {
     await stopLongLived(p);
   }
@@ -258,10 +347,24 @@ async function multi(rt: Runtime, setup: Setup, pods: number): Promise<MultiSamp
   try {
     for (let i = 0; i < pods; i++) running.push(await startLongLived(rt, setup));
     await sleep(SETTLE_MS);
-    const s = sum(running.flatMap(podProcesses).map(processMemory));
-    return { pods, rssKiB: s.rssKiB, vmRssKiB: s.vmRssKiB, pssKiB: s.pssKiB, processes: s.processes.length };
+    const s = sum(running.flatMap(podMemory));
+    const vmms = s.processes.flatMap((p) => (p.vmm ? [p.vmm] : []));
+    return {
+      pods, rssKiB: s.rssKiB, vmRssKiB: s.vmRssKiB, pssKiB: s.pssKiB, processes: s.processes.length,
+      ...(vmms.length ? { guestRssKiB: vmms.reduce((a, v) => a + v.guestRssKiB, 0) } : {}),
+    };
   } finally {
     for (const p of running) await stopLongLived(p);
+  }
+}
+
+/** The host's transparent huge page setting (the bracketed choice), or why there is none. */
+function thpSetting(file: 'enabled' | 'defrag'): string {
+  try {
+    const text = readFileSync(`/sys/kernel/mm/transparent_hugepage/${file}`, 'utf8');
+    return /\[(\w[\w+]*)\]/.exec(text)?.[1] ?? text.trim();
+  } catch {
+    return 'not available';
   }
 }
 
@@ -284,6 +387,8 @@ async function measure(rounds: number, pods: number, runtimes: Runtime[]): Promi
         node: process.version,
         kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
         cgroup: execFileSync('stat', ['-f', '-c', '%T', '/sys/fs/cgroup'], { encoding: 'utf8' }).trim(),
+        thp: thpSetting('enabled'),
+        thpDefrag: thpSetting('defrag'),
         ...Object.fromEntries(runtimes.filter((r) => r !== 'vmctr').map((r) => [r, execFileSync(r, ['--version'], { encoding: 'utf8' }).split('\n')[0]!])),
       },
     };
@@ -316,6 +421,22 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
   const trueSeries: Series[] = rts.map((r) => ({ name: r, values: m.true[r]!.map((ms) => ms / 1000) }));
   const memorySeries = (key: keyof Totals): Series[] => rts.map((r) => ({ name: r, values: m.memory[r]!.map((s) => mib(s[key])) }));
   const vmm = (s: MemorySample) => s.processes[0]!;
+  const split = (p: ProcessMemory): VmmSplit => {
+    if (!p.vmm) throw new Error(`no guest RAM split for vmctr process ${p.pid} (${p.comm})`);
+    return p.vmm;
+  };
+  const vmmColumns: [string, (p: ProcessMemory) => number][] = [
+    ['Rss (smaps_rollup)', (p) => p.rssKiB],
+    ['Pss', (p) => p.pssKiB],
+    ['guest RAM', (p) => split(p).guestRssKiB],
+    ['of which AnonHugePages', (p) => split(p).guestAnonHugeKiB],
+    ['other anonymous', (p) => split(p).otherAnonKiB],
+    ['file and shared', (p) => split(p).fileAndSharedKiB],
+    ['Pss_File', (p) => p.pssFileKiB],
+  ];
+  const vmctrSamples = m.memory.vmctr ?? [];
+  const guestMappings = [...new Set(vmctrSamples.flatMap((s) => split(vmm(s)).guestMappings.map((g) => `${mib(g.sizeKiB)} MiB, VmFlags \`${g.vmFlags}\``)))].join('; ');
+  const guestPrivate = vmctrSamples.length > 0 && vmctrSamples.every((s) => split(vmm(s)).guestPssKiB === split(vmm(s)).guestRssKiB);
   const peers = rts.filter((r) => r !== 'vmctr');
   const med = {
     firstByte: (r: Runtime) => median(m.echo[r]!.map((s) => s.firstByteMs)),
@@ -331,7 +452,7 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
   const md = [
     '# vmctr run against runc and crun',
     '',
-    `The built-in busybox \`default\` image for all three: vmctr boots it as a read-only ext4 disk of a microVM (1 vCPU, 256 MiB, its own guest kernel and the guest agent); runc and crun run it from the same ext4 dumped into a directory (\`debugfs rdump\`) with an OCI bundle from \`runc spec\` (read-only root, no terminal, its default pid, network, ipc, uts and mount namespaces and a cgroup of its own).`,
+    `The built-in busybox \`default\` image for all three: vmctr boots it as a read-only ext4 disk of a microVM (1 vCPU, \`--memory ${GUEST_MEMORY_MIB}\` MiB, its own guest kernel and the guest agent); runc and crun run it from the same ext4 dumped into a directory (\`debugfs rdump\`) with an OCI bundle from \`runc spec\` (read-only root, no terminal, its default pid, network, ipc, uts and mount namespaces and a cgroup of its own).`,
     `${rounds} rounds after one warm-up of each, alternating order. Measured ${m.where}. Versions: Node ${m.versions.node}; ${rts.filter((r) => r !== 'vmctr').map((r) => m.versions[r]).join('; ')}; kernel ${m.versions.kernel}; /sys/fs/cgroup is ${m.versions.cgroup}.`,
     '',
     '## Start of the command to the first byte of `echo hi`',
@@ -350,7 +471,7 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
     '',
     "## Host memory of one running pod (`sh -c 'echo up; exec sleep 600'`)",
     '',
-    `Read ${SETTLE_MS / 1000} s after the container printed \`up\`. vmctr: the VMM process (\`vmctr run\`, one Node process whose main thread is named MainThread; guest RAM is its shared memfd mapping, so its RSS includes every guest page the guest has touched); runc/crun: the sum over the runtime process (\`runc run\` / \`crun run\`, waiting in the foreground) and every process in the container's cgroup (here \`sleep\`). Processes seen (by name): ${rts.map((r) => `${r}: ${processNames(r)}`).join('; ')}.`,
+    `Read ${SETTLE_MS / 1000} s after the container printed \`up\`. vmctr: the VMM process (\`vmctr run\`, one Node process whose main thread is named MainThread; guest RAM is a private anonymous mapping of it, so its RSS includes every guest page the guest has touched, and the split below shows how much); runc/crun: the sum over the runtime process (\`runc run\` / \`crun run\`, waiting in the foreground) and every process in the container's cgroup (here \`sleep\`). Processes seen (by name): ${rts.map((r) => `${r}: ${processNames(r)}`).join('; ')}.`,
     '',
     'RSS is the `Rss` of /proc/PID/smaps_rollup (a page-table walk); it counts shared pages (libraries, page cache) once per process. PSS divides those among the processes that map them. VmRSS of /proc/PID/status is listed too: on kernels before 6.2 it is kept in per-thread caches synced every 64 page faults, so it reads low for small processes (4 kB for a fresh `sleep`).',
     '',
@@ -361,14 +482,13 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
     roundsTable(memorySeries('vmRssKiB'), 'MiB VmRSS', 1),
     '',
     ...(rts.includes('vmctr') ? [
-      'The VMM process\'s memory split (MiB): shmem is the guest RAM memfd (the pages the guest touched; only this process maps it, so its PSS is its RSS), anon Node\'s heap and the VMM\'s own memory, file the mapped Node binary, addon and libraries. From /proc/PID/status (VmRSS, RssShmem, RssAnon, RssFile) and from smaps_rollup (Rss, Pss_Shmem, Pss_Anon, Pss_File).',
+      `The VMM process's memory split (MiB), from one read of /proc/PID/smaps right after smaps_rollup. Guest RAM: the \`Rss\` of the guest RAM mapping (${guestMappings}; vmctr allocates it private and anonymous, 2 MiB-aligned, with MADV_HUGEPAGE and MADV_DONTFORK, and it is found as the anonymous rw-p mapping of exactly that size on a 2 MiB boundary): host memory behind the guest-physical pages the guest has touched so far. The guest kernel, its page cache and the guest agent (Node) live in it. Where the host backed a range with a transparent huge page (the AnonHugePages column, a part of guest RAM), a touch anywhere in it counts all 2 MiB, so guest RAM can exceed what the guest itself uses (host THP: enabled ${m.versions.thp ?? '?'}, defrag ${m.versions.thpDefrag ?? '?'}).${guestPrivate ? ' Only this process maps it: its PSS equals its RSS in every round.' : ''} Other anonymous: the \`Anonymous\` pages of every other mapping (Node's heap, the VMM's buffers, malloc arenas, thread stacks, private copies of file pages). File and shared: \`Rss\` − \`Anonymous\` of every other mapping (the mapped Node binary, the addon and libraries from the page cache, shared with other processes that map them; Pss_File is this process's share of file pages). Guest RAM, other anonymous and file and shared add up to that read's Rss, within a few pages of the smaps_rollup read just before. Not counted for any runtime: host page cache of files that are read but not mapped (vmctr's disk image, which the VMM reads with pread; the files runc's and crun's containers read).`,
       '',
-      '| round | VmRSS | RssShmem (guest RAM) | RssAnon | RssFile | Rss (smaps) | Pss_Shmem | Pss_Anon | Pss_File |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| round | ${vmmColumns.map(([h]) => h).join(' | ')} |`,
+      `| ---: | ${vmmColumns.map(() => '---:').join(' | ')} |`,
       ...[...m.memory.vmctr!.map((s, i) => [`${i + 1}`, vmm(s)] as const), ['**median**', null] as const].map(([label, p]) => {
-        const keys = ['vmRssKiB', 'shmemKiB', 'anonKiB', 'fileKiB', 'rssKiB', 'pssShmemKiB', 'pssAnonKiB', 'pssFileKiB'] as const;
-        const cells = keys.map((k) => {
-          const v = mib(p ? p[k] : median(m.memory.vmctr!.map((s) => vmm(s)[k]))).toFixed(1);
+        const cells = vmmColumns.map(([, get]) => {
+          const v = mib(p ? get(p) : median(m.memory.vmctr!.map((s) => get(vmm(s))))).toFixed(1);
           return p ? v : `**${v}**`;
         });
         return `| ${label} | ${cells.join(' | ')} |`;
@@ -378,11 +498,11 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
     ...(Object.keys(m.multi).length ? [
       `## ${pods} pods at once`,
       '',
-      `Once per run, after the rounds: ${pods} \`sleep 600\` pods of one runtime started one after the other, each waited for, then read together ${SETTLE_MS / 1000} s after the last was up (the same processes as above, summed over the pods).`,
+      `Once per run, after the rounds: ${pods} \`sleep 600\` pods of one runtime started one after the other, each waited for, then read together ${SETTLE_MS / 1000} s after the last was up (the same processes as above, summed over the pods; guest RAM per pod is the Rss of vmctr's guest RAM mappings, as above).`,
       '',
-      '| runtime | processes | RSS total (MiB) | RSS per pod (MiB) | PSS total (MiB) | PSS per pod (MiB) | VmRSS total (MiB) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...Object.entries(m.multi).map(([r, s]) => `| ${r} | ${s.processes} | ${mib(s.rssKiB).toFixed(1)} | ${mib(s.rssKiB / s.pods).toFixed(1)} | ${mib(s.pssKiB).toFixed(1)} | ${mib(s.pssKiB / s.pods).toFixed(1)} | ${mib(s.vmRssKiB).toFixed(1)} |`),
+      '| runtime | processes | RSS total (MiB) | RSS per pod (MiB) | PSS total (MiB) | PSS per pod (MiB) | VmRSS total (MiB) | guest RAM per pod (MiB) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...Object.entries(m.multi).map(([r, s]) => `| ${r} | ${s.processes} | ${mib(s.rssKiB).toFixed(1)} | ${mib(s.rssKiB / s.pods).toFixed(1)} | ${mib(s.pssKiB).toFixed(1)} | ${mib(s.pssKiB / s.pods).toFixed(1)} | ${mib(s.vmRssKiB).toFixed(1)} | ${s.guestRssKiB === undefined ? '—' : mib(s.guestRssKiB / s.pods).toFixed(1)} |`),
       '',
     ] : []),
     ...(ratioRows.length ? [
