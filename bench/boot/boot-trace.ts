@@ -2,7 +2,7 @@
 // `boot-trace: {json}` line when the VM ends: when Vm.run was called (ms
 // since process start) and the steps before it (marks: this module loaded,
 // which imports the VMM; the first Vm.plan, after the kernel and initrd
-// are read; Vm.create), how many exits the VMM handled in JavaScript, by
+// are opened; Vm.create, which reads them into guest memory), how many exits the VMM handled in JavaScript, by
 // kind and port or MMIO register and per second of guest run time, and the
 // process's RSS, peak and at the end, with its transparent huge pages
 // (guest memory touched included). Dev tool for bench/boot/startup-split.ts;
@@ -45,7 +45,7 @@ proto.handle = function (this: Vcpu, exit: VcpuExit): number {
   return handle.call(this, exit);
 };
 
-// Boot.run reads the kernel and initrd, then calls Vm.plan, then Vm.create.
+// vmctr boot opens the kernel and initrd, calls Vm.plan (ELF headers), then Vm.create (which reads them into guest memory).
 const plan = Vm.plan;
 Vm.plan = function (...args: Parameters<typeof Vm.plan>) {
   marks.firstPlan ??= performance.now();
