@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { finished } from 'node:stream/promises';
 import { exitCode as containerExitCode } from '../../guest-agent/client.js';
 import { BootError } from '../../vmm/boot/linux-loader.js';
 import { checkHostSupport } from '../../vmm/kvm/host-support.js';
@@ -168,7 +169,8 @@ Exit status: the container's; 128+N if a signal N ended it; 125 vmctr could not 
     const exit: PodExit = await pod.wait();
     for (const [s, h] of handlers) process.off(s, h);
     if (raw) process.stdin.setRawMode(false);
-    await Promise.all([ended(proc.stdout), ended(proc.stderr)]);
+    // finished() also settles for a stream already destroyed (a channel lost with the VM).
+    await Promise.all([proc.stdout, proc.stderr].map((s) => finished(s).catch(() => {})));
     console.flush();
     await new Promise((resolve) => consoleFile.end(resolve));
     await rootfs.release();
@@ -193,16 +195,6 @@ Exit status: the container's; 128+N if a signal N ended it; 125 vmctr could not 
         return RunExitCode.failure;
     }
   }
-}
-
-/** Resolves when a readable has ended or failed. */
-function ended(stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve) => {
-    if ((stream as { readableEnded?: boolean }).readableEnded) return resolve();
-    stream.once('end', resolve);
-    stream.once('error', () => resolve());
-    stream.once('close', resolve);
-  });
 }
 
 /** The kernel's panic message from the console log, for the one-line reason. */
