@@ -9,6 +9,7 @@ import type { ImageStore } from './store.js';
 export interface Collected {
   readonly blobs: number;
   readonly snapshots: number;
+  readonly disks: number;
   readonly temporary: number;
   readonly bytes: number;
 }
@@ -47,7 +48,8 @@ async function sizeOf(path: string): Promise<number> {
 }
 
 /**
- * Removes blobs and snapshots that no image and no live pin refers to, and the
+ * Removes blobs, snapshots and image disks that no image and no live pin
+ * refers to (a disk goes with its image's config), and the
  * temp files of processes that have died. With `only`, removes nothing but
  * those digests (a failed pull taking back what it added). Holds the store
  * lock throughout, so it never races a pull's pinning.
@@ -61,6 +63,7 @@ export async function collectGarbage(store: ImageStore, only?: ReadonlySet<Diges
     let blobs = 0;
     let removedSnapshots = 0;
     let temporary = 0;
+    let disks = 0;
     let bytes = 0;
 
     for (const hex of await readdir(store.blobsDir)) {
@@ -77,6 +80,13 @@ export async function collectGarbage(store: ImageStore, only?: ReadonlySet<Diges
       removedSnapshots += 1;
     }
     if (!only) {
+      for (const name of await readdir(store.disksDir)) {
+        const digest = `sha256:${name.replace(/\.ext4$/, '')}`;
+        if (isDigest(digest) && keep.has(digest)) continue;
+        bytes += await sizeOf(join(store.disksDir, name));
+        await rm(join(store.disksDir, name), { force: true });
+        disks += 1;
+      }
       for (const name of await readdir(store.tmpDir)) {
         const holder = holderFromName(name);
         if (holder && holderAlive(holder)) continue;
@@ -85,6 +95,6 @@ export async function collectGarbage(store: ImageStore, only?: ReadonlySet<Diges
         temporary += 1;
       }
     }
-    return { blobs, snapshots: removedSnapshots, temporary, bytes };
+    return { blobs, snapshots: removedSnapshots, disks, temporary, bytes };
   });
 }

@@ -49,7 +49,8 @@ export function sameName(a: ImageRecord, b: Pick<ImageRecord, 'repository' | 'ta
 
 /**
  * The content-addressed image store under `<root>/image`: verified blobs by
- * digest, unpacked snapshots by chain id, and images.json naming images.
+ * digest, unpacked snapshots by chain id, images' disks by config digest, and
+ * images.json naming images.
  * See image/README.md for the layout and the locking rules.
  */
 export class ImageStore {
@@ -62,7 +63,7 @@ export class ImageStore {
   static async open(root: string): Promise<ImageStore> {
     const store = new ImageStore(root);
     try {
-      for (const sub of ['blobs/sha256', 'snapshots', 'tmp', 'locks', 'pins']) await mkdir(join(store.dir, sub), { recursive: true });
+      for (const sub of ['blobs/sha256', 'snapshots', 'disks', 'tmp', 'locks', 'pins']) await mkdir(join(store.dir, sub), { recursive: true });
     } catch (error) {
       throw new ImageError(`cannot use image store at ${store.dir}: ${(error as Error).message}`);
     }
@@ -75,6 +76,15 @@ export class ImageStore {
 
   snapshotPath(chainId: Digest): string {
     return join(this.dir, 'snapshots', digestHex(chainId));
+  }
+
+  /** An image's root filesystem as the ext4 disk its pods boot, by config digest (built once, read-only). */
+  diskPath(configDigest: Digest): string {
+    return join(this.dir, 'disks', `${digestHex(configDigest)}.ext4`);
+  }
+
+  get disksDir(): string {
+    return join(this.dir, 'disks');
   }
 
   get snapshotsDir(): string {

@@ -2,10 +2,10 @@
 // directory or tar named on the command line, or an image in the store. Each
 // ends up as an ext4 disk image the guest mounts read-only, plus how to start
 // the container's process.
-import { stat, rename, rm, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat, rename, rm } from 'node:fs/promises';
 import type { ContainerSpec } from '../guest-agent/protocol.js';
-import { containerSpec, openStore, readAccounts, resolveImage } from '../image/index.js';
+import { containerSpec, openStore, readAccounts, resolveImage, type ImageStore } from '../image/index.js';
+import type { Digest } from '../image/digest.js';
 import { buildRootfsDisk } from './rootfs-disk.js';
 
 export { RootfsError } from './rootfs-disk.js';
@@ -55,7 +55,7 @@ export async function prepareRootfs(source: string, opts: RootfsOptions): Promis
   const image = await resolveImage(store, source);
   try {
     const spec = containerSpec(image.config, { command: opts.command, env, workdir, user }, await readAccounts(image.rootfsDir));
-    const disk = await imageDisk(opts.root, image.configDigest, image.rootfsDir, opts.progress);
+    const disk = await imageDisk(store, image.configDigest, image.rootfsDir, opts.progress);
     const container = {
       args: spec.args,
       env: spec.env,
@@ -72,16 +72,15 @@ export async function prepareRootfs(source: string, opts: RootfsOptions): Promis
 
 /**
  * An image's disk is built once from its snapshot and shared by its pods
- * (read-only in every guest). Built aside and renamed, so concurrent first
- * runs each build a whole one and the last rename wins.
+ * (read-only in every guest). Built in the store's tmp/ (so prune knows a
+ * dead builder's leftovers) and renamed: concurrent first runs each build a
+ * whole one and the last rename wins. `image prune` removes it with the image.
  */
-async function imageDisk(root: string, configDigest: string, rootfsDir: string, progress: (line: string) => void): Promise<string> {
-  const dir = join(root, 'image', 'disks');
-  const disk = join(dir, `${configDigest.replace(/^sha256:/, '')}.ext4`);
+async function imageDisk(store: ImageStore, configDigest: Digest, rootfsDir: string, progress: (line: string) => void): Promise<string> {
+  const disk = store.diskPath(configDigest);
   if (await stat(disk).then(() => true, () => false)) return disk;
-  await mkdir(dir, { recursive: true });
   progress(`vmctr: building the image's disk (once per image)`);
-  const partial = `${disk}.${process.pid}`;
+  const partial = store.tempPath('-disk.ext4');
   try {
     await buildRootfsDisk(rootfsDir, partial);
     await rename(partial, disk);

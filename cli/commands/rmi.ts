@@ -30,6 +30,6 @@ export default class Rmi extends ImageCommand {
     });
     for (const image of removed) this.log(`Untagged: ${image.repository ?? '<none>'}${image.tag ? `:${image.tag}` : `@${image.digest}`}`);
     const collected = await collectGarbage(store);
-    this.log(`Deleted: ${collected.blobs} blobs, ${collected.snapshots} snapshots (${formatBytes(collected.bytes)})`);
+    this.log(`Deleted: ${collected.blobs} blobs, ${collected.snapshots} snapshots, ${collected.disks} disks (${formatBytes(collected.bytes)})`);
   }
 }

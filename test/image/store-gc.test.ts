@@ -45,6 +45,9 @@ test('rmi removes the name and what only that image used', async (t) => {
   const root = await rootWithBoth();
   t.is((await listing(root, 'blobs/sha256')).length, 7); // 2 manifests, 2 configs, 3 layers
   t.is((await listing(root, 'snapshots')).length, 2);
+  // The disks `vmctr run` built for both images (their content does not matter here).
+  const store = await openStore(root);
+  for (const image of [imageA, imageB]) await writeFile(store.diskPath(image.config.digest as Digest), 'ext4');
 
   const missing = await vmctr(['rmi', '--root', root, 'test/a:1', 'test/nope:1']);
   t.is(missing.code, 1);
@@ -53,9 +56,10 @@ test('rmi removes the name and what only that image used', async (t) => {
 
   const a = await vmctr(['rmi', '--root', root, 'test/a:1']);
   t.is(a.code, 0, a.stderr);
-  t.regex(a.stdout, /^Untagged: docker\.io\/test\/a:1\nDeleted: 3 blobs, 1 snapshots \(/);
+  t.regex(a.stdout, /^Untagged: docker\.io\/test\/a:1\nDeleted: 3 blobs, 1 snapshots, 1 disks \(/);
   t.is((await listing(root, 'blobs/sha256')).length, 4);
   t.is((await listing(root, 'snapshots')).length, 1);
+  t.deepEqual(await listing(root, 'disks'), [`${imageB.config.digest.slice(7)}.ext4`]);
   const images = await vmctr(['images', '--root', root]);
   t.notRegex(images.stdout, /test\/a/);
   t.regex(images.stdout, /test\/b\s+1/);
@@ -64,6 +68,7 @@ test('rmi removes the name and what only that image used', async (t) => {
   t.is(b.code, 0, b.stderr);
   t.deepEqual(await listing(root, 'blobs/sha256'), []);
   t.deepEqual(await listing(root, 'snapshots'), []);
+  t.deepEqual(await listing(root, 'disks'), []);
 });
 
 test('prune removes unreferenced content and dead processes\' leftovers, and keeps what live pins hold', async (t) => {
@@ -81,10 +86,14 @@ test('prune removes unreferenced content and dead processes\' leftovers, and kee
   await mkdir(join(store.tmpDir, `${dead}-def-snapshot`));
   await writeFile(join(store.pinsDir, `${dead}-0.json`), JSON.stringify([sha256('stray')]));
   await writeFile(join(store.tmpDir, `${holderTag()}-live`), 'still being written');
+  const keptDisk = store.diskPath(imageA.config.digest as Digest);
+  await writeFile(keptDisk, 'ext4');
+  await writeFile(store.diskPath(sha256('gone') as Digest), 'ext4');
 
   const result = await vmctr(['image', 'prune', '--root', root]);
   t.is(result.code, 0, result.stderr);
-  t.regex(result.stdout, /^Deleted 1 blobs, 1 snapshots, 2 temporary files; reclaimed \S+\n$/);
+  t.regex(result.stdout, /^Deleted 1 blobs, 1 snapshots, 1 disks, 2 temporary files; reclaimed \S+\n$/);
+  t.deepEqual(await listing(root, 'disks'), [`${imageA.config.digest.slice(7)}.ext4`]);
   t.is((await listing(root, 'blobs/sha256')).length, 8);
   t.is((await listing(root, 'snapshots')).length, 2);
   t.deepEqual(await listing(root, 'tmp'), [`${holderTag()}-live`]);

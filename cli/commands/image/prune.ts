@@ -10,6 +10,6 @@ export default class ImagePrune extends ImageCommand {
     const { flags } = await this.parse(ImagePrune);
     const store = await this.openStore(flags.root);
     const collected = await collectGarbage(store);
-    this.log(`Deleted ${collected.blobs} blobs, ${collected.snapshots} snapshots, ${collected.temporary} temporary files; reclaimed ${formatBytes(collected.bytes)}`);
+    this.log(`Deleted ${collected.blobs} blobs, ${collected.snapshots} snapshots, ${collected.disks} disks, ${collected.temporary} temporary files; reclaimed ${formatBytes(collected.bytes)}`);
   }
 }
