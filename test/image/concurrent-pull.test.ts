@@ -82,6 +82,6 @@ test.serial('a pull killed mid-unpack leaves no snapshot that looks complete; th
   t.is(again.code, 0, again.stderr);
   t.is((await readdir(join(store, 'snapshots'))).length, 1);
   const prune = await vmctr(['image', 'prune', '--root', root]);
-  t.regex(prune.stdout, /^Deleted 0 blobs, 0 snapshots, 1 temporary files/);
+  t.regex(prune.stdout, /^Deleted 0 blobs, 0 snapshots, 0 disks, 1 temporary files/);
   t.deepEqual(await readdir(join(store, 'tmp')), []);
 });
