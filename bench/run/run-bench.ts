@@ -145,12 +145,20 @@ function start(rt: Runtime, setup: Setup, command: keyof typeof COMMANDS): { chi
   return { child, id };
 }
 
-/** Resolves with the stdout, stderr and status of a child once it closed. */
+/**
+ * Resolves with the stdout, stderr and status of a child once it closed. A
+ * process left behind holding the pipes (a runtime's init killed with its
+ * parent) would keep them open forever: they are closed 10 s after the exit.
+ */
 function closed(child: ChildProcess): Promise<{ out: string; err: string; code: number | null; signal: NodeJS.Signals | null }> {
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.once('exit', () => setTimeout(() => {
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+  }, 10_000).unref());
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ out, err, code, signal }));
@@ -393,7 +401,10 @@ async function measure(rounds: number, pods: number, runtimes: Runtime[]): Promi
       },
     };
     // One warm-up of each (page cache), then rounds in alternating order.
-    for (const r of runtimes) log(`warm-up ${r}: ${((await latency(r, setup, 'echo', 'hi\n')).exitMs / 1000).toFixed(2)} s`);
+    for (const r of runtimes) {
+      log(`warm-up ${r}...`);
+      log(`warm-up ${r}: ${((await latency(r, setup, 'echo', 'hi\n')).exitMs / 1000).toFixed(2)} s`);
+    }
     for (let i = 0; i < rounds; i++) {
       const order = i % 2 === 0 ? runtimes : [...runtimes].reverse();
       for (const r of order) m.echo[r]!.push(await latency(r, setup, 'echo', 'hi\n'));
