@@ -4,6 +4,7 @@
  * should t.log(host.description) so a lab run is never silent.
  */
 import { spawn } from 'node:child_process';
+import type { TestFn } from 'ava';
 import { checkHostSupport } from '../vmm/kvm/host-support.js';
 import { collect, commandEnv, type ExecOptions, type ExecResult, type GuestProcess } from './lab/exec.js';
 import { Lab, type LabOptions } from './lab/lab.js';
@@ -32,6 +33,24 @@ export async function openGuestHost(labOptions?: LabOptions): Promise<GuestHost>
     description: `lab: L1 ${lab.kernel} under QEMU TCG (booted in ${(lab.bootMs / 1000).toFixed(1)} s), because ${support.reason}`,
     exec: (argv, opts) => lab.exec(argv, opts),
     close: () => lab.stop(),
+  };
+}
+
+/**
+ * Opens the guest host before a test file's tests and closes it after them;
+ * the returned function gives it to the tests.
+ */
+export function guestHostForTests(test: TestFn, labOptions?: LabOptions): () => GuestHost {
+  let host: GuestHost | undefined;
+  test.before(async () => {
+    host = await openGuestHost(labOptions);
+  });
+  test.after.always(async () => {
+    await host?.close();
+  });
+  return () => {
+    if (!host) throw new Error('the guest host is not open');
+    return host;
   };
 }
 
