@@ -123,9 +123,11 @@ test.serial('two pods run at once, each in its own VM', async (t) => {
     head -1 "$d/one"; head -1 "$d/two"
     [ "$(tail -1 "$d/one")" != "$(tail -1 "$d/two")" ] && echo "different kernels"
     $vmctr ps -a | awk 'NR > 1 { print $1, $NF }'
+    # For a failure's report: the end of each guest's kernel log (stderr).
+    for p in one two; do echo "--- $p's console:"; tail -30 "$VMCTR_ROOT/pods/$p/console.log"; done >&2
     $vmctr rm one two
   `);
-  t.is(r.stdout.toString(), 'one exit=0\ntwo exit=0\none\ntwo\ndifferent kernels\none (0)\ntwo (0)\none\ntwo\n');
+  t.is(r.stdout.toString(), 'one exit=0\ntwo exit=0\none\ntwo\ndifferent kernels\none (0)\ntwo (0)\none\ntwo\n', r.stderr.toString());
 });
 
 test.serial('a guest kernel panic ends the pod with exit 250 and a one-line reason', async (t) => {
