@@ -2,9 +2,13 @@
 // legacy devices (UART, reset, boot markers) on port I/O, then virtio-mmio
 // devices, each with a 4 KiB window, an interrupt line (irqfd) and one
 // ioeventfd per queue, so a queue notification never exits to JavaScript.
+// Where KVM has read-only memory slots, each window is also backed by its
+// transport's register page, read-only: the guest's register reads are
+// served from memory, and only its writes exit.
 import { closeSync } from 'node:fs';
 import { Bus } from './bus.js';
 import type { VmFd } from './kvm/kvm.js';
+import { KVM_MEM_READONLY, KvmCap } from './kvm/constants.js';
 import { native, type EventFdWatcherHandle } from './kvm/native.js';
 import type { GuestMemory } from './memory/guest-memory.js';
 import { VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE } from './boot/layout.js';
@@ -13,11 +17,13 @@ import { DEBUG_PORT, DebugPort } from './devices/legacy/debug-port.js';
 import { I8042, I8042_DATA_PORT } from './devices/legacy/i8042.js';
 import { COM1_IRQ, COM1_PORT, Serial, UART_PORTS, type SerialSink } from './devices/legacy/serial.js';
 import type { VirtioDevice } from './virtio/device.js';
-import { VirtioMmioTransport } from './virtio/mmio-transport.js';
+import { REGISTER_PAGE_SIZE, VirtioMmioTransport } from './virtio/mmio-transport.js';
 import { MmioReg } from './virtio/spec.js';
 
 /** First interrupt line for virtio devices: 0-4 are the PIT, keyboard, cascade and COM ports. */
 const VIRTIO_FIRST_GSI = 5;
+/** Memory slot of the first register page; guest RAM takes the slots below. */
+const REGISTER_PAGE_FIRST_SLOT = 16;
 
 export interface LegacyDeviceHooks {
   console: SerialSink;
@@ -43,11 +49,13 @@ export class DeviceManager {
   private readonly virtio: VirtioSlot[] = [];
   private readonly eventFds: number[] = [];
   private readonly watchers: EventFdWatcherHandle[] = [];
+  private readonly registerPages: boolean;
 
   constructor(vm: VmFd, memory: GuestMemory, hooks: LegacyDeviceHooks) {
     this.vm = vm;
     this.memory = memory;
     this.hooks = hooks;
+    this.registerPages = vm.kvm.checkExtension(KvmCap.READONLY_MEM) > 0;
     const serialIrq = this.irqEventFd(COM1_IRQ);
     this.serial = new Serial(hooks.console, () => native.writeEventFd(serialIrq));
     this.pio.insert(COM1_PORT, UART_PORTS, 'serial (COM1)', this.serial);
@@ -63,10 +71,13 @@ export class DeviceManager {
     if (gsi >= IOAPIC_PINS) throw new Error(`too many virtio devices (at most ${IOAPIC_PINS - VIRTIO_FIRST_GSI})`);
     const base = VIRTIO_MMIO_BASE + index * VIRTIO_MMIO_SIZE;
     const irq = this.irqEventFd(gsi);
+    const page = this.registerPages ? new Uint8Array(native.createGuestMemory(REGISTER_PAGE_SIZE, `vmctr-virtio${index}-registers`).buffer) : undefined;
     const transport = new VirtioMmioTransport(device, this.memory, {
       raiseInterrupt: () => native.writeEventFd(irq),
       onDeviceError: (message) => this.hooks.onDeviceError(name, message),
+      ...(page ? { registerPage: page } : {}),
     });
+    if (page) this.vm.setUserMemoryRegion(REGISTER_PAGE_FIRST_SLOT + index, base, page.buffer as ArrayBuffer, KVM_MEM_READONLY);
     this.mmio.insert(base, VIRTIO_MMIO_SIZE, name, transport);
     transport.queues.forEach((_, q) => {
       const fd = native.createEventFd();

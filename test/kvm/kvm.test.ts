@@ -2,6 +2,7 @@ import test from 'ava';
 import { closeSync } from 'node:fs';
 import { native } from '../../vmm/kvm/native.js';
 import { Kvm } from '../../vmm/kvm/kvm.js';
+import { KVM_MEM_READONLY } from '../../vmm/kvm/constants.js';
 import { CODE_ADDR, RecordingDevice, TinyGuest } from './tiny-guest.js';
 
 // These run against the host's /dev/kvm (PVM here, VT-x/AMD-V elsewhere):
@@ -72,6 +73,26 @@ test('long mode: a loop runs and its result leaves through a port', async (t) =>
   t.is(regs.rax, 3000n);
   t.is(regs.rcx, 0n);
   t.is(g.vcpuFd.getSregs().efer & 0x400n, 0x400n); // still in long mode (LMA)
+  g.close();
+});
+
+test('read-only memory slot: reads come from host memory without an exit, writes exit as MMIO', async (t) => {
+  const g = new TinyGuest();
+  const page = new Uint8Array(native.createGuestMemory(4096).buffer);
+  page[0x20] = 0x34;
+  page[0x21] = 0x12;
+  g.vm.setUserMemoryRegion(16, 0x80000, page.buffer as ArrayBuffer, KVM_MEM_READONLY);
+  const mmio = new RecordingDevice('mmio', 0x80000);
+  g.mmio.insert(0x80000, 0x1000, 'rec', mmio);
+  const port = new RecordingDevice('pio', 0x30);
+  g.pio.insert(0x30, 2, 'port', port);
+  // mov ax, 0x8000; mov ds, ax; mov ax, [0x20]; mov word [0x10], 0xbeef; out 0x30, ax; hlt
+  g.loadRealMode([0xb8, 0x00, 0x80, 0x8e, 0xd8, 0xa1, 0x20, 0x00, 0xc7, 0x06, 0x10, 0x00, 0xef, 0xbe, 0xe7, 0x30, 0xf4]);
+  await g.run();
+  t.deepEqual(port.accesses[0]?.bytes, [0x34, 0x12], 'the read saw the page');
+  t.deepEqual(mmio.accesses, [{ bus: 'mmio', op: 'write', addr: 0x80010, bytes: [0xef, 0xbe] }], 'only the write reached the device');
+  t.is(page[0x10], 0, 'the write did not reach the page');
+  t.is(g.vcpu.exits, 3, 'the MMIO write, the port write and the HLT');
   g.close();
 });
 

@@ -3,7 +3,7 @@
 // the transport are exercised exactly as a guest would, hostile or not.
 import { GuestMemory } from '../../vmm/memory/guest-memory.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
-import { VirtioMmioTransport } from '../../vmm/virtio/mmio-transport.js';
+import { REGISTER_PAGE_SIZE, VirtioMmioTransport } from '../../vmm/virtio/mmio-transport.js';
 import { DeviceStatus as S, Feature, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
 
 export const MEMORY_SIZE = 1 << 20;
@@ -20,17 +20,30 @@ export class TestDriver {
   private availIdx: number[] = [];
   private nextData = DATA_BASE;
 
+  /** The transport's register page, as a guest would read it through a read-only memory slot. */
+  readonly page = new Uint8Array(REGISTER_PAGE_SIZE);
+
   constructor(device: VirtioDevice) {
     this.transport = new VirtioMmioTransport(device, this.mem, {
       raiseInterrupt: () => this.interrupts++,
       onDeviceError: (m) => this.errors.push(m),
+      registerPage: this.page,
     });
   }
 
+  /** A register as read() answers it; every read also checks that the register page agrees. */
   reg(offset: number): number {
     const d = new Uint8Array(4);
     this.transport.read(offset, d);
-    return new DataView(d.buffer).getUint32(0, true);
+    const value = new DataView(d.buffer).getUint32(0, true);
+    const paged = new DataView(this.page.buffer).getUint32(offset, true);
+    if (paged !== value) throw new Error(`register page disagrees at 0x${offset.toString(16)}: 0x${paged.toString(16)}, read() 0x${value.toString(16)}`);
+    return value;
+  }
+
+  /** Reads the whole window, register by register: throws where the register page disagrees. */
+  checkPage(): void {
+    for (let offset = 0; offset < REGISTER_PAGE_SIZE; offset += 4) this.reg(offset);
   }
 
   setReg(offset: number, v: number): void {

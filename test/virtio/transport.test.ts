@@ -24,6 +24,32 @@ test('identification registers: magic, version 2, device id, queue sizes', (t) =
   d.close();
 });
 
+test('the register page matches every register and the config space through a device\'s life', (t) => {
+  const { d } = consoleDriver();
+  d.checkPage();
+  t.true(d.negotiate(featureBit(Feature.VERSION_1)));
+  d.setReg(MmioReg.QUEUE_SEL, 1);
+  d.setReg(MmioReg.DEVICE_FEATURES_SEL, 1);
+  d.checkPage();
+  d.setupQueue(0, 16);
+  d.setupQueue(1, 16);
+  d.driverOk();
+  d.checkPage();
+  d.writeDesc(1, 0, { addr: d.buffer(2, Buffer.from('hi')), len: 2, flags: 0 });
+  d.offer(1, 0);
+  t.is(d.reg(MmioReg.INTERRUPT_STATUS), 1);
+  d.checkPage();
+  d.setReg(MmioReg.INTERRUPT_ACK, 1);
+  d.checkPage();
+  d.transport.fail('a test failure');
+  t.true((d.status & S.DEVICE_NEEDS_RESET) !== 0);
+  d.checkPage();
+  d.setReg(MmioReg.STATUS, 0);
+  t.is(d.status, 0);
+  d.checkPage();
+  d.close();
+});
+
 test('status: FEATURES_OK is refused to a driver without VERSION_1, and steps cannot be skipped', (t) => {
   const { d } = consoleDriver();
   t.false(d.negotiate(0n));

@@ -16,7 +16,11 @@ export const KvmCap = {
   IRQFD: 32,
   IMMEDIATE_EXIT: 136,
   TSC_DEADLINE_TIMER: 72,
+  READONLY_MEM: 81,
 } as const;
+
+/** kvm_userspace_memory_region.flags: the guest reads the slot's memory, its writes exit as MMIO. */
+export const KVM_MEM_READONLY = 1 << 1;
 
 /** kvm_run.exit_reason values. */
 export const KvmExit = {

@@ -1,6 +1,14 @@
 // The virtio-mmio transport (virtio 1.2, 4.2): the register file a driver
 // sees in the device's MMIO window, the device-status state machine
 // (2.1, 3.1.1), feature negotiation, queue configuration, and interrupts.
+//
+// Reads have no side effects in virtio-mmio, so the transport can also keep
+// a register page: a copy of everything read() would return, updated after
+// every write and interrupt. Mapped read-only over the window (a KVM
+// read-only memory slot), it answers the driver's reads without a VM exit;
+// only writes exit. Every interrupt costs the driver a status read and an
+// acknowledge write, and probing a device dozens of reads: each exit to the
+// VMM is a round trip through the event loop.
 import type { BusDevice } from '../bus.js';
 import type { VirtioDevice, VirtioInterrupt } from './device.js';
 import { VirtioError, type VirtioMemory } from './memory.js';
@@ -34,7 +42,12 @@ export interface MmioTransportOptions {
   raiseInterrupt: () => void;
   /** Called once with the reason when the driver breaks the contract. */
   onDeviceError?: (message: string) => void;
+  /** The window's register page (REGISTER_PAGE_SIZE bytes), kept equal to what read() returns. */
+  registerPage?: Uint8Array;
 }
+
+/** The register page covers the whole window: registers, then the device's configuration space. */
+export const REGISTER_PAGE_SIZE = 0x1000;
 
 export class VirtioMmioTransport implements BusDevice {
   readonly device: VirtioDevice;
@@ -50,19 +63,26 @@ export class VirtioMmioTransport implements BusDevice {
   private configGeneration = 0;
   private activated = false;
   private readonly interrupt: VirtioInterrupt;
+  private readonly page: DataView | undefined;
 
   constructor(device: VirtioDevice, mem: VirtioMemory, opts: MmioTransportOptions) {
     this.device = device;
     this.mem = mem;
     this.opts = opts;
+    if (opts.registerPage) {
+      if (opts.registerPage.byteLength !== REGISTER_PAGE_SIZE) throw new Error(`a register page is ${REGISTER_PAGE_SIZE} bytes`);
+      this.page = new DataView(opts.registerPage.buffer, opts.registerPage.byteOffset, REGISTER_PAGE_SIZE);
+    }
     this.queues = device.queueMaxSizes.map((n) => new Queue(n));
     this.interrupt = {
       usedBuffer: () => this.raise(Interrupt.USED_BUFFER),
       configChange: () => {
         this.configGeneration++;
+        this.renderPage();
         this.raise(Interrupt.CONFIG_CHANGE);
       },
     };
+    this.renderPage();
   }
 
   get offeredFeatures(): bigint {
@@ -97,13 +117,23 @@ export class VirtioMmioTransport implements BusDevice {
   fail(message: string): void {
     if (this.status & S.DEVICE_NEEDS_RESET) return;
     this.status |= S.DEVICE_NEEDS_RESET;
+    this.renderPage();
     this.opts.onDeviceError?.(message);
     if (this.status & S.DRIVER_OK) this.interrupt.configChange();
   }
 
   private raise(bit: number): void {
     this.interruptStatus |= bit;
+    // The page first: the driver's handler reads it as soon as the interrupt lands.
+    this.page?.setUint32(MmioReg.INTERRUPT_STATUS, this.interruptStatus, true);
     this.opts.raiseInterrupt();
+  }
+
+  /** Rewrites the register page from the transport's and the device's state. */
+  private renderPage(): void {
+    if (!this.page) return;
+    for (let offset = 0; offset < MmioReg.CONFIG; offset += 4) this.page.setUint32(offset, this.readRegister(offset), true);
+    this.device.readConfig(0, new Uint8Array(this.page.buffer, this.page.byteOffset + MmioReg.CONFIG, REGISTER_PAGE_SIZE - MmioReg.CONFIG));
   }
 
   read(offset: number, data: Uint8Array): void {
@@ -120,10 +150,10 @@ export class VirtioMmioTransport implements BusDevice {
   write(offset: number, data: Uint8Array): void {
     if (offset >= MmioReg.CONFIG) {
       if (this.status & S.DRIVER) this.device.writeConfig(offset - MmioReg.CONFIG, data);
-      return;
+    } else if (data.byteLength === 4 && offset % 4 === 0) {
+      this.writeRegister(offset, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
     }
-    if (data.byteLength !== 4 || offset % 4 !== 0) return;
-    this.writeRegister(offset, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
+    this.renderPage();
   }
 
   private selectedQueue(): Queue | undefined {
