@@ -29,10 +29,11 @@ export const MAX_CPUS = MPTABLE_MAX_CPUS;
  * is the console, after that it carries what the kernel says when hvc0 is
  * already gone (its halt message after device shutdown, a late panic),
  * which the VMM reads but does not print twice. Under `quiet` that is a
- * handful of lines.
+ * handful of lines. The early console needs no 8250 port driver, so with
+ * hvc0 the driver gets no port: probing one is two dozen exits to the VMM.
  */
-export const BASE_CMDLINE = 'reboot=k panic=-1 8250.nr_uarts=1';
-const CONSOLE_PARAMETERS = { virtio: 'earlycon=uart8250,io,0x3f8 keep_bootcon console=hvc0', serial: 'console=ttyS0' } as const;
+export const BASE_CMDLINE = 'reboot=k panic=-1';
+const CONSOLE_PARAMETERS = { virtio: '8250.nr_uarts=0 earlycon=uart8250,io,0x3f8 keep_bootcon console=hvc0', serial: '8250.nr_uarts=1 console=ttyS0' } as const;
 
 export interface VmConfig {
   /** An uncompressed vmlinux with a PVH entry point: its bytes, or an image (a file read straight into guest RAM). */
