@@ -115,6 +115,11 @@ exec </dev/null >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 fail() { echo "lab-init: $*"; poweroff -f; }
+# khugepaged asleep: while it collapsed pages of a running nested guest's
+# memory, this L1 has hung (a VMM's vCPU thread in a soft lockup inside
+# KVM_RUN, khugepaged blocked beside it, for good). Guest memory still gets
+# huge pages when it is first touched.
+echo 86400000 >/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs
 param() { tr ' ' '\n' </proc/cmdline | sed -n "s/^vmctr\.$1=//p"; }
 
 for m in $(cat /modules/order); do insmod "/modules/$m.ko" || fail "insmod $m failed"; done
