@@ -5,7 +5,8 @@
 // are opened; Vm.create, which reads them into guest memory), how many exits the VMM handled in JavaScript, by
 // kind and port or MMIO register and per second of guest run time, and the
 // process's RSS, peak and at the end, with its transparent huge pages
-// (guest memory touched included). Dev tool for bench/boot/startup-split.ts;
+// (guest memory touched included), and when console output starts and the
+// userspace line arrives. Dev tool for bench/boot/startup-split.ts;
 // touches no production code path.
 import { readFileSync } from 'node:fs';
 import { Vm } from '../../vmm/vm.js';
@@ -17,6 +18,8 @@ import { VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE } from '../../vmm/boot/layout.js';
 const marks: Record<string, number> = { traceLoaded: performance.now() };
 const byKey = new Map<string, number>();
 const perSecond: number[] = [];
+/** ms after Vm.run of the first exit of each kind: maps guest uptime (dmesg) to wall-clock time. */
+const firstAt: Record<string, number> = {};
 let runAt = NaN;
 
 function key(exit: VcpuExit): string {
@@ -40,6 +43,7 @@ const handle = proto.handle;
 proto.handle = function (this: Vcpu, exit: VcpuExit): number {
   const k = key(exit);
   byKey.set(k, (byKey.get(k) ?? 0) + 1);
+  firstAt[k] ??= Math.round(performance.now() - runAt);
   const s = Math.floor((performance.now() - runAt) / 1000);
   perSecond[s] = (perSecond[s] ?? 0) + 1;
   return handle.call(this, exit);
@@ -59,6 +63,15 @@ Vm.create = function (...args: Parameters<typeof Vm.create>) {
   return vm;
 };
 
+// When the guest's console output starts, and when its userspace line arrives.
+const vmProto = Vm.prototype as unknown as { onConsole(bytes: Uint8Array, ...rest: unknown[]): void };
+const onConsole = vmProto.onConsole;
+vmProto.onConsole = function (this: Vm, bytes: Uint8Array, ...rest: unknown[]) {
+  marks.firstConsole ??= performance.now();
+  if (marks.userspaceLine === undefined && Buffer.from(bytes).toString('latin1').includes('userspace is up')) marks.userspaceLine = performance.now();
+  return onConsole.call(this, bytes, ...rest);
+};
+
 const run = Vm.prototype.run;
 Vm.prototype.run = async function (this: Vm) {
   runAt = performance.now();
@@ -67,6 +80,6 @@ Vm.prototype.run = async function (this: Vm) {
   const exits = [...byKey.entries()].sort((a, b) => b[1] - a[1]);
   const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1]);
-  process.stderr.write(`boot-trace: ${JSON.stringify({ marks, runAtMs: runAt, endAtMs: endAt, exitCount: this.exitCount, maxRssKiB: process.resourceUsage().maxRSS, rssKiB: kib('Rss'), anonHugeKiB: kib('AnonHugePages'), exits: Object.fromEntries(exits), perSecond: Array.from(perSecond, (n) => n ?? 0) })}\n`);
+  process.stderr.write(`boot-trace: ${JSON.stringify({ marks, runAtMs: runAt, endAtMs: endAt, exitCount: this.exitCount, maxRssKiB: process.resourceUsage().maxRSS, rssKiB: kib('Rss'), anonHugeKiB: kib('AnonHugePages'), exits: Object.fromEntries(exits), firstAt, perSecond: Array.from(perSecond, (n) => n ?? 0) })}\n`);
   return exit;
 };

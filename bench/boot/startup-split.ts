@@ -41,6 +41,14 @@ const row = (what: string, ms: number[]) => lines.push(`| ${what} | ${fmt(median
 row('`node -e 0`', repeat(() => timed([node, '-e', '0']).ms));
 row('`node dist/cli/main.js --version`', repeat(() => timed([node, dist('cli/main.js'), '--version']).ms));
 row('`bin/vmctr --version`', repeat(() => timed([join(repoRoot, 'bin/vmctr'), '--version']).ms));
+// The fast path of `vmctr boot` up to opening the kernel, unbundled and as bin/vmctr runs it (bundled).
+const missingKernel = (argv: string[]) => {
+  const t = performance.now();
+  spawnSync(argv[0]!, [...argv.slice(1), 'boot', '--kernel', '/nonexistent'], { cwd: repoRoot });
+  return performance.now() - t;
+};
+row('`node dist/cli/main.js boot --kernel /nonexistent`', repeat(() => missingKernel([node, dist('cli/main.js')])));
+row('`bin/vmctr boot --kernel /nonexistent` (dist/cli/vmctr.js, bundled)', repeat(() => missingKernel([join(repoRoot, 'bin/vmctr')])));
 row('`vmctr boot --help`', repeat(() => timed([node, dist('cli/main.js'), 'boot', '--help']).ms));
 
 // Import time of each group, each in a fresh process (shared dependencies
@@ -78,12 +86,15 @@ if (!values['no-boot']) {
   row('process start to kernel and initrd opened, ELF headers read (first Vm.plan)', boots.map((b) => b.trace.marks.firstPlan));
   row('Vm.create (kernel segments and initrd read into guest memory included)', boots.map((b) => b.trace.marks.createEnd - b.trace.marks.createStart));
   row('process start to Vm.run', boots.map((b) => b.trace.runAtMs));
+  row('Vm.run to the first console output', boots.map((b) => b.trace.marks.firstConsole - b.trace.runAtMs));
+  row('Vm.run to the userspace line', boots.map((b) => b.trace.marks.userspaceLine - b.trace.runAtMs));
   row('guest uptime after the userspace line', boots.map((b) => b.uptime));
   row('Vm.run to the VM\'s end', boots.map((b) => b.trace.endAtMs - b.trace.runAtMs));
   row('exits handled in JS (count, not s)', boots.map((b) => b.trace.exitCount * 1000));
   const last = boots.at(-1)!;
   lines.push('', 'Exits of the last boot, by kind:', '', '```', ...Object.entries(last.trace.exits as Record<string, number>).map(([k, n]) => `${String(n).padStart(7)} ${k}`), '```');
   lines.push('', `Exits per second of Vm.run: ${(last.trace.perSecond as number[]).join(' ')}`);
+  lines.push('', 'First exit of each kind, ms after Vm.run (against the guest log\'s uptimes):', '', '```', ...Object.entries(last.trace.firstAt as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([k, ms]) => `${String(ms).padStart(7)} ${k}`), '```');
   lines.push('', 'Guest log of the last boot:', '', '```', last.stdout.trim(), '```');
 }
 process.stdout.write(lines.join('\n') + '\n');
