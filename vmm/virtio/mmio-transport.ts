@@ -123,14 +123,10 @@ export class VirtioMmioTransport implements BusDevice {
   }
 
   private raise(bit: number): void {
+    this.interruptStatus |= bit;
     // The page first: the driver's handler reads it as soon as the interrupt lands.
-    this.setInterruptStatus(this.interruptStatus | bit);
+    this.page?.setUint32(MmioReg.INTERRUPT_STATUS, this.interruptStatus, true);
     this.opts.raiseInterrupt();
-  }
-
-  private setInterruptStatus(value: number): void {
-    this.interruptStatus = value;
-    this.page?.setUint32(MmioReg.INTERRUPT_STATUS, value, true);
   }
 
   /** Rewrites the register page from the transport's and the device's state. */
@@ -156,8 +152,6 @@ export class VirtioMmioTransport implements BusDevice {
       if (this.status & S.DRIVER) this.device.writeConfig(offset - MmioReg.CONFIG, data);
     } else if (data.byteLength === 4 && offset % 4 === 0) {
       this.writeRegister(offset, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
-      // The per-interrupt and per-request writes change one word at most, which they update themselves.
-      if (offset === MmioReg.INTERRUPT_ACK || offset === MmioReg.QUEUE_NOTIFY) return;
     }
     this.renderPage();
   }
@@ -202,7 +196,7 @@ export class VirtioMmioTransport implements BusDevice {
         return;
       case MmioReg.QUEUE_SEL: this.queueSel = v; return;
       case MmioReg.QUEUE_NOTIFY: this.notify(v & 0xffff); return;
-      case MmioReg.INTERRUPT_ACK: this.setInterruptStatus(this.interruptStatus & ~v); return;
+      case MmioReg.INTERRUPT_ACK: this.interruptStatus &= ~v; return;
       case MmioReg.STATUS: this.setStatus(v); return;
       default: this.writeQueueRegister(offset, v);
     }
