@@ -5,7 +5,7 @@ import { repoRoot } from '../lab/exec.js';
 // End to end: `vmctr boot` of the project's kernel and the demo initramfs,
 // on real KVM (this host's, or the nested lab's when this host has none).
 
-const guest = guestHostForTests(test);
+const { guest, serial } = guestHostForTests(test);
 
 const vmctr = `${repoRoot}/bin/vmctr`;
 const TIMEOUT = 240_000;
@@ -14,7 +14,7 @@ function boot(args: string[], input?: string) {
   return guest().exec([vmctr, 'boot', ...args], { cwd: repoRoot, timeoutMs: TIMEOUT, ...(input === undefined ? {} : { input }) });
 }
 
-test.serial('vmctr boot: guest userspace prints its line and the VM exits 0 when the guest reboots', async (t) => {
+serial('vmctr boot: guest userspace prints its line and the VM exits 0 when the guest reboots', async (t) => {
   t.log(guest().description);
   const r = await boot([]);
   t.is(r.stderr.toString(), '');
@@ -22,7 +22,7 @@ test.serial('vmctr boot: guest userspace prints its line and the VM exits 0 when
   t.is(r.code, 0);
 });
 
-test.serial('vmctr boot --cpus 2: the guest sees and brings up two CPUs', async (t) => {
+serial('vmctr boot --cpus 2: the guest sees and brings up two CPUs', async (t) => {
   t.log(guest().description);
   const r = await boot(['--cpus', '2', '--cmdline', 'quiet vmctr_exec="echo online=$(cat /sys/devices/system/cpu/online)"']);
   t.regex(r.stdout.toString(), /userspace is up on 2 CPUs/);
@@ -30,14 +30,14 @@ test.serial('vmctr boot --cpus 2: the guest sees and brings up two CPUs', async 
   t.is(r.code, 0);
 });
 
-test.serial('vmctr boot: a guest that powers off ends the VM with exit 0', async (t) => {
+serial('vmctr boot: a guest that powers off ends the VM with exit 0', async (t) => {
   t.log(guest().description);
   const r = await boot(['--cmdline', 'quiet vmctr_end=poweroff']);
   t.regex(r.stdout.toString(), /userspace is up/);
   t.is(r.code, 0);
 });
 
-test.serial('vmctr boot --console serial: the 16550 UART carries the console', async (t) => {
+serial('vmctr boot --console serial: the 16550 UART carries the console', async (t) => {
   t.log(guest().description);
   const r = await boot(['--console', 'serial', '--cmdline', 'quiet vmctr_exec="cat /sys/class/tty/console/active"']);
   t.regex(r.stdout.toString(), /userspace is up/);
@@ -45,7 +45,7 @@ test.serial('vmctr boot --console serial: the 16550 UART carries the console', a
   t.is(r.code, 0);
 });
 
-test.serial('vmctr boot: a guest kernel panic exits 3 with a one-line reason', async (t) => {
+serial('vmctr boot: a guest kernel panic exits 3 with a one-line reason', async (t) => {
   t.log(guest().description);
   // PID 1 exits: "Kernel panic - not syncing: Attempted to kill init!"
   const r = await boot(['--cmdline', 'quiet vmctr_end=exit']);
@@ -53,7 +53,7 @@ test.serial('vmctr boot: a guest kernel panic exits 3 with a one-line reason', a
   t.is(r.stderr.toString(), 'vmctr: the guest kernel panicked\n');
 });
 
-test.serial('vmctr boot: SIGTERM stops the VM, exits 143 and leaves no process behind', async (t) => {
+serial('vmctr boot: SIGTERM stops the VM, exits 143 and leaves no process behind', async (t) => {
   t.log(guest().description);
   const script = `
     out=$(mktemp)
@@ -71,7 +71,7 @@ test.serial('vmctr boot: SIGTERM stops the VM, exits 143 and leaves no process b
   t.regex(r.stdout.toString(), /exit=143\ngone\n/);
 });
 
-test.serial('vmctr boot: stdin reaches the guest through hvc0', async (t) => {
+serial('vmctr boot: stdin reaches the guest through hvc0', async (t) => {
   t.log(guest().description);
   // Input is written once the guest is up: the guest's tty only takes input once /dev/console is open.
   const script = `

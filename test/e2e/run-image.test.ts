@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openGuestHost, type GuestHost } from '../guest-host.js';
+import { guestHostForTests } from '../guest-host.js';
 import { busyboxEntries, layerOf, OciLayout, push } from '../image/image-builder.js';
 import { startRegistry, type Registry } from '../image/registry-server.js';
 import { vmctr as vmctrOnHost } from '../image/vmctr-process.js';
@@ -12,7 +12,6 @@ import { repoRoot } from '../lab/exec.js';
 // registry (Debian's docker-registry on loopback), pulled with `vmctr pull`,
 // and run with `vmctr run IMAGE` in a microVM with its config applied.
 
-let host: GuestHost | undefined;
 let registry: Registry | undefined;
 let work: string;
 let root: string;
@@ -40,22 +39,22 @@ test.before(async () => {
   await push(layout, 'app', image);
   const pulled = await vmctrOnHost(['pull', '--root', root, '--insecure-registry', registry.host, image]);
   if (pulled.code !== 0) throw new Error(`vmctr pull failed: ${pulled.stderr}`);
-  // The lab starts after the pull, so its view of the host's /tmp already holds the store.
-  host = await openGuestHost();
 });
 
+// Registered after the pull: the lab starts then, so its view of the host's /tmp already holds the store.
+const { guest, serial } = guestHostForTests(test);
+
 test.after.always(async () => {
-  await host?.close();
   await registry?.stop();
   await rm(work, { recursive: true, force: true });
 });
 
 function run(args: string[]) {
-  return host!.exec([`${repoRoot}/bin/vmctr`, 'run', '--root', root, '--rm', ...args], { cwd: repoRoot, timeoutMs: 300_000 });
+  return guest().exec([`${repoRoot}/bin/vmctr`, 'run', '--root', root, '--rm', ...args], { cwd: repoRoot, timeoutMs: 300_000 });
 }
 
-test.serial('a pulled image runs in a microVM with its Entrypoint, Cmd, Env, User and WorkingDir', async (t) => {
-  t.log(host!.description);
+serial('a pulled image runs in a microVM with its Entrypoint, Cmd, Env, User and WorkingDir', async (t) => {
+  t.log(guest().description);
   const r = await run([image]);
   // The first run builds the image's disk; later runs reuse it.
   t.is(r.stderr.toString(), "vmctr: building the image's disk (once per image)\n");
@@ -63,8 +62,8 @@ test.serial('a pulled image runs in a microVM with its Entrypoint, Cmd, Env, Use
   t.is(r.code, 0);
 });
 
-test.serial('flags override the image config: the command replaces Cmd, -e, -u and -w win', async (t) => {
-  t.log(host!.description);
+serial('flags override the image config: the command replaces Cmd, -e, -u and -w win', async (t) => {
+  t.log(guest().description);
   const r = await run(['-e', 'GREETING=hi', '-u', 'root', '-w', '/tmp', image, '--', 'echo "$GREETING $(/bin/busybox id -u) $(/bin/busybox pwd)"; exit 7']);
   t.is(r.stdout.toString(), 'hi 0 /tmp\n');
   t.is(r.stderr.toString(), '');

@@ -8,7 +8,7 @@ import { repoRoot } from '../lab/exec.js';
 // End to end: `vmctr run` starts a pod (its own microVM with the guest agent)
 // on real KVM: this host's, or the nested lab's when this host has none.
 
-const guest = guestHostForTests(test);
+const { guest, serial } = guestHostForTests(test);
 
 const vmctr = `${repoRoot}/bin/vmctr`;
 const TIMEOUT = 300_000;
@@ -28,7 +28,7 @@ function run(args: string[], input?: string) {
   return guest().exec([vmctr, 'run', ...args], { cwd: repoRoot, timeoutMs: TIMEOUT, env: { VMCTR_ROOT: `/tmp/vmctr-e2e-run-${process.pid}-${states++}` }, ...(input === undefined ? {} : { input }) });
 }
 
-test.serial('vmctr run default -- echo hello prints hello and exits 0', async (t) => {
+serial('vmctr run default -- echo hello prints hello and exits 0', async (t) => {
   t.log(guest().description);
   const r = await run(['--rm', 'default', '--', 'echo', 'hello']);
   t.is(r.stdout.toString(), 'hello\n');
@@ -36,7 +36,7 @@ test.serial('vmctr run default -- echo hello prints hello and exits 0', async (t
   t.is(r.code, 0);
 });
 
-test.serial('the container exit code is the command exit code: 3, and 137 for a SIGKILL inside', async (t) => {
+serial('the container exit code is the command exit code: 3, and 137 for a SIGKILL inside', async (t) => {
   t.log(guest().description);
   const r = await sh(`
     $vmctr run --rm default -- sh -c 'exit 3'; echo "exit=$?"
@@ -48,7 +48,7 @@ test.serial('the container exit code is the command exit code: 3, and 137 for a 
   t.regex(r.stdout.toString(), /missing=127\n/);
 });
 
-test.serial('stdout and stderr stay apart and complete for 10 MiB each', async (t) => {
+serial('stdout and stderr stay apart and complete for 10 MiB each', async (t) => {
   t.log(guest().description);
   const r = await sh(`
     d=$(mktemp -d)
@@ -65,7 +65,7 @@ test.serial('stdout and stderr stay apart and complete for 10 MiB each', async (
   t.is(/err=(.*)/.exec(out)?.[1], /wanterr=(.*)/.exec(out)?.[1]);
 });
 
-test.serial('-i passes stdin through to the container', async (t) => {
+serial('-i passes stdin through to the container', async (t) => {
   t.log(guest().description);
   const input = Array.from({ length: 20000 }, (_, i) => `line ${i}\n`).join('');
   const r = await run(['--rm', '-i', 'default', '--', 'sh', '-c', 'wc -l; echo done'], input);
@@ -73,7 +73,7 @@ test.serial('-i passes stdin through to the container', async (t) => {
   t.is(r.code, 0);
 });
 
-test.serial('-e, -w and -u set the environment, working directory and user (by name, from the image)', async (t) => {
+serial('-e, -w and -u set the environment, working directory and user (by name, from the image)', async (t) => {
   t.log(guest().description);
   const r = await run(['--rm', '-e', 'GREETING=hi there', '-w', '/tmp/work', '-u', 'vmctr', '--hostname', 'podhost', 'default', '--',
     'sh', '-c', 'echo "$GREETING|$(pwd)|$(id -un):$(id -gn)|$(id -u)|$(hostname)|$HOME"']);
@@ -81,14 +81,14 @@ test.serial('-e, -w and -u set the environment, working directory and user (by n
   t.is(r.code, 0);
 });
 
-test.serial('-t gives the container a terminal', async (t) => {
+serial('-t gives the container a terminal', async (t) => {
   t.log(guest().description);
   const r = await run(['--rm', '-t', 'default', '--', 'sh', '-c', 'tty; stty size']);
   t.regex(r.stdout.toString(), /^\/dev\/pts\/\d+\r\n24 80\r\n$/);
   t.is(r.code, 0);
 });
 
-test.serial('a container that writes to its root filesystem does not change the source directory or tar', async (t) => {
+serial('a container that writes to its root filesystem does not change the source directory or tar', async (t) => {
   t.log(guest().description);
   // The source lives where both this process and the pod see it (the lab shares the host's /tmp).
   const src = mkdtempSync(join(tmpdir(), 'vmctr-e2e-rootfs-'));
@@ -110,7 +110,7 @@ test.serial('a container that writes to its root filesystem does not change the 
   t.is(r.stdout.toString(), 'changed\nexit=0\nchanged\nexit=0\nmarker=original\ntree unchanged\ntar unchanged\n');
 });
 
-test.serial('two pods run at once, each in its own VM', async (t) => {
+serial('two pods run at once, each in its own VM', async (t) => {
   t.log(guest().description);
   const r = await sh(`
     d=$(mktemp -d)
@@ -130,7 +130,7 @@ test.serial('two pods run at once, each in its own VM', async (t) => {
   t.is(r.stdout.toString(), 'one exit=0\ntwo exit=0\none\ntwo\ndifferent kernels\none (0)\ntwo (0)\none\ntwo\n', r.stderr.toString());
 });
 
-test.serial('a guest kernel panic ends the pod with exit 250 and a one-line reason', async (t) => {
+serial('a guest kernel panic ends the pod with exit 250 and a one-line reason', async (t) => {
   t.log(guest().description);
   // A hostile container as root in its guest: panic on OOM, then exhaust memory.
   const r = await run(['--rm', 'default', '--', 'sh', '-c', 'echo 1 >/proc/sys/vm/panic_on_oom; head -c 2097152000 /dev/zero | tail']);
@@ -138,7 +138,7 @@ test.serial('a guest kernel panic ends the pod with exit 250 and a one-line reas
   t.regex(r.stderr.toString(), /^vmctr: the guest kernel panicked: Out of memory.*\n$/);
 });
 
-test.serial('SIGINT (Ctrl-C) stops the pod; a killed vmctr leaves a record that ps shows and rm removes', async (t) => {
+serial('SIGINT (Ctrl-C) stops the pod; a killed vmctr leaves a record that ps shows and rm removes', async (t) => {
   t.log(guest().description);
   const r = await sh(`
     d=$(mktemp -d)
@@ -160,7 +160,7 @@ test.serial('SIGINT (Ctrl-C) stops the pod; a killed vmctr leaves a record that 
   t.regex(r.stdout.toString(), /\nsleeper\nvictim\nrm=0\n1\n/);
 });
 
-test.serial('bad input exits 125 with one line: a taken name, a missing image, a bad -w', async (t) => {
+serial('bad input exits 125 with one line: a taken name, a missing image, a bad -w', async (t) => {
   t.log(guest().description);
   const r = await sh(`
     $vmctr run --name taken default -- true; echo "first=$?"

@@ -121,8 +121,17 @@ fail() { echo "lab-init: $*"; poweroff -f; }
 # huge pages when it is first touched.
 echo 86400000 >/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs
 param() { tr ' ' '\n' </proc/cmdline | sed -n "s/^vmctr\.$1=//p"; }
+# The lab's settings (test/lab/lab-settings.ts): THP, compaction, and module
+# parameters, which busybox insmod takes only on its own command line.
+thp="$(param thp)"; [ -n "$thp" ] && echo "$thp" >/sys/kernel/mm/transparent_hugepage/enabled
+defrag="$(param thp_defrag)"; [ -n "$defrag" ] && echo "$defrag" >/sys/kernel/mm/transparent_hugepage/defrag
+compaction="$(param compaction)"; [ -n "$compaction" ] && echo "$compaction" >/proc/sys/vm/compaction_proactiveness
 
-for m in $(cat /modules/order); do insmod "/modules/$m.ko" || fail "insmod $m failed"; done
+for m in $(cat /modules/order); do
+  args="$(param "mod_$m" | tr , ' ')"
+  [ -n "$args" ] && echo "lab-settings: insmod $m $args"
+  insmod "/modules/$m.ko" $args || fail "insmod $m $args failed"
+done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /mnt/host \
   || fail "cannot mount the host root (qemu -virtfs ... mount_tag=hostroot)"
 mount -t tmpfs -o mode=755 rw /mnt/rw
@@ -168,5 +177,6 @@ INIT
 fi
 
 echo "kernel=$vmlinux"
+echo "systemmap=$root/boot/System.map-$kver"
 echo "initrd=$initrd"
 echo "modules=$moddir"

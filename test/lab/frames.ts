@@ -9,13 +9,20 @@ export const PORT_NAME = 'vmctr.lab';
 
 export type Frame = { header: FrameHeader; payload: Buffer };
 
-/** Host to agent: spawn, stdin, stdin-end, kill, shutdown. Agent to host: hello, stdout, stderr, exit. */
+/**
+ * Host to agent: spawn, stdin, stdin-end, kill, ping, shutdown. Agent to
+ * host: hello, symbols (L1's kallsyms, once), stdout, stderr, exit, pong
+ * (the heartbeat: an L1 that stops answering is hung even when no watchdog
+ * of its own fires).
+ */
 export type FrameHeader =
   | { t: 'hello'; kernel: string; node: string }
   | { t: 'spawn'; id: number; argv: string[]; cwd: string; env: Record<string, string> }
   | { t: 'stdin' | 'stdin-end' | 'stdout' | 'stderr'; id: number }
   | { t: 'kill'; id: number; signal: NodeJS.Signals }
   | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; error?: string }
+  | { t: 'ping' | 'pong'; seq: number }
+  | { t: 'symbols' }
   | { t: 'shutdown' };
 
 // Far above any real frame: a larger length means the stream is out of step.

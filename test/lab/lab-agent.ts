@@ -45,6 +45,8 @@ class Agent {
     // A write blocks until the host end is connected, so after the hello a
     // zero-byte read means the host went away rather than "not yet there".
     await this.send({ t: 'hello', kernel: release(), node: process.version });
+    // After the hello, so the host need not wait for them to start its commands.
+    void kernelSymbols().then((symbols) => this.send({ t: 'symbols' }, symbols));
     const decoder = new FrameDecoder();
     const buffer = Buffer.alloc(256 * 1024);
     for (;;) {
@@ -63,6 +65,7 @@ class Agent {
       case 'stdin': this.children.get(header.id)?.stdin.write(payload); break;
       case 'stdin-end': this.children.get(header.id)?.stdin.end(); break;
       case 'kill': this.kill(header.id, header.signal); break;
+      case 'ping': void this.send({ t: 'pong', seq: header.seq }); break;
       case 'shutdown': return false;
       default: fatal(`unexpected frame from the host: ${header.t}`);
     }
@@ -118,6 +121,17 @@ class Agent {
     for (const child of this.children.values()) child.kill('SIGKILL');
     await this.writes.catch(() => {});
   }
+}
+
+/**
+ * What the host needs to name a hung L1's RIPs, read while L1 is healthy:
+ * the text symbols of the running kernel and its modules (kvm, kvm_amd), as
+ * kallsyms lines (Debian's System.map is a placeholder), plus _etext.
+ */
+async function kernelSymbols(): Promise<Buffer> {
+  const kallsyms = await readFile('/proc/kallsyms', 'utf8').catch(() => '');
+  const kept = kallsyms.split('\n').filter((line) => /^\S+ [tT] /.test(line) || / _etext$/.test(line));
+  return Buffer.from(kept.join('\n'));
 }
 
 function fatal(message: string): never {
