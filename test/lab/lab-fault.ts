@@ -5,7 +5,7 @@
  */
 import type { ConsoleFaultKind } from './l1-console.js';
 
-export type LabFaultKind = ConsoleFaultKind | 'qemu-exit' | 'silent-hang' | 'channel';
+export type LabFaultKind = ConsoleFaultKind | 'boot-failed' | 'qemu-exit' | 'silent-hang' | 'channel';
 
 export class LabFault extends Error {
   override readonly name = 'LabFault';

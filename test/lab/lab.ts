@@ -145,8 +145,9 @@ export class Lab {
     consoleLog.attach(qemu.stdout!);
     consoleLog.attach(qemu.stderr!);
     live.add(qemu);
+    let spawnError: string | undefined;
     const exited = new Promise<string>((resolve) => {
-      qemu.on('error', (err) => resolve(`qemu-system-x86_64 could not start (${err.message}): apt-get install qemu-system-x86`));
+      qemu.on('error', (err) => resolve((spawnError = `qemu-system-x86_64 could not start (${err.message}): apt-get install qemu-system-x86`)));
       qemu.on('exit', (code, signal) => resolve(`qemu exited (${signal ?? `status ${code}`})`));
     });
     exited.then(() => live.delete(qemu), () => {});
@@ -167,8 +168,9 @@ export class Lab {
       await exited;
       await consoleLog.close();
       rmSync(dir, { recursive: true, force: true });
+      if (spawnError) throw new Error(spawnError); // set-up, not a lab fault
       const fault = consoleLog.firstFault;
-      throw new LabFault(fault?.kind ?? 'qemu-exit', `the lab did not come up: ${fault ? fault.line : why}`, logPath, consoleLog.tail());
+      throw new LabFault(fault?.kind ?? 'boot-failed', `the lab did not come up: ${fault ? fault.line : why}`, logPath, consoleLog.tail());
     }
     const kernels = await guestKernelSymbols();
     const lab = new Lab(qemu, outcome.socket, dir, consoleLog, opts.consoleLog !== undefined, settings, kernels,

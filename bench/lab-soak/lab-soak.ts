@@ -1,0 +1,162 @@
+/**
+ * bench/lab-soak: how often the nested lab itself fails under pod load, for
+ * one combination of lab settings. One L1 runs N pods one after another and
+ * M pairs at once (`vmctr run --rm default -- true`), optionally while K
+ * busy-loop processes load the host's cores; a lab fault is counted, its
+ * console kept, and a fresh L1 carries on. A pod that fails without a lab
+ * fault is vmctr's or L2's failure and counted apart.
+ *
+ *   npm run bench:lab-soak -- [--sequential 100] [--pairs 20] [--busy 2] [--settings tcg=single,...]
+ *   npm run bench:lab-soak -- --report      # the table and plot of every recorded run
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median, plotRounds, RESULTS_DIR } from '../report.js';
+import { repoRoot } from '../../test/lab/exec.js';
+import { LabFault } from '../../test/lab/lab-fault.js';
+import { describeLabSettings, parseLabSettings } from '../../test/lab/lab-settings.js';
+import { Lab } from '../../test/lab/lab.js';
+
+interface SoakResult {
+  date: string;
+  settings: string;
+  busy: number;
+  sequential: number;
+  pairs: number;
+  /** Pod runs that completed with exit 0. */
+  podsOk: number;
+  /** Pod runs that failed while L1 stayed healthy (vmctr's or L2's failure). */
+  podFailures: string[];
+  faults: Array<{ kind: string; consoleLog: string; during: string }>;
+  wallSeconds: number;
+  /** Seconds per sequential pod run, in order. */
+  podSeconds: number[];
+  /** Stopped by SIGINT before all runs: podsOk and podSeconds say how far it got. */
+  interrupted?: boolean;
+}
+
+const RESULTS = join(RESULTS_DIR, 'lab-soak.jsonl');
+const POD_TIMEOUT_MS = 300_000;
+
+const { values } = parseArgs({
+  options: {
+    sequential: { type: 'string', default: '100' },
+    pairs: { type: 'string', default: '20' },
+    busy: { type: 'string', default: '2' },
+    settings: { type: 'string', default: '' },
+    report: { type: 'boolean', default: false },
+  },
+});
+
+if (values.report) {
+  await report();
+} else {
+  const settings = parseLabSettings(values.settings);
+  const result = await soak(Number(values.sequential), Number(values.pairs), Number(values.busy), settings);
+  await appendFile(RESULTS, `${JSON.stringify(result)}\n`);
+  console.log(row(result));
+}
+
+async function soak(sequential: number, pairs: number, busy: number, settings: ReturnType<typeof parseLabSettings>): Promise<SoakResult> {
+  const result: SoakResult = {
+    date: new Date().toISOString(), settings: describeLabSettings(settings), busy, sequential, pairs,
+    podsOk: 0, podFailures: [], faults: [], wallSeconds: 0, podSeconds: [],
+  };
+  const started = Date.now();
+  const loaders = Array.from({ length: busy }, () => busyLoop());
+  // Ctrl-C ends the soak early and still records what ran, marked as cut short.
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+    result.interrupted = true;
+    progress('interrupted: finishing the pod runs under way, then recording what ran');
+  });
+  let lab = await Lab.start({ settings });
+  const root = `/tmp/vmctr-soak-${process.pid}`;
+  progress(`L1 up in ${(lab.bootMs / 1000).toFixed(1)} s, settings: ${result.settings}, ${busy} busy host processes`);
+
+  /** One pod run, its outcome counted; a lab fault leaves `lab` to be replaced by healthy(). */
+  const pod = async (during: string): Promise<void> => {
+    const at = Date.now();
+    try {
+      const r = await lab.exec([join(repoRoot, 'bin/vmctr'), 'run', '--rm', 'default', '--', 'true'], { cwd: repoRoot, env: { VMCTR_ROOT: root }, timeoutMs: POD_TIMEOUT_MS });
+      if (r.code === 0) result.podsOk++;
+      else result.podFailures.push(`${during}: exit ${r.code ?? r.signal}: ${r.stderr.toString().trim().split('\n').at(-1) ?? ''}`);
+      if (during.startsWith('sequential')) result.podSeconds.push((Date.now() - at) / 1000);
+    } catch (err) {
+      const fault = lab.fault;
+      if (!fault) {
+        result.podFailures.push(`${during}: ${(err as Error).message.split('\n')[0]}`);
+        return;
+      }
+      if (!result.faults.some((f) => f.consoleLog === fault.consoleLog)) {
+        result.faults.push({ kind: fault.kind, consoleLog: fault.consoleLog, during });
+        progress(`LAB FAULT during ${during}: ${fault.message.split('\n')[0]}`);
+      }
+    }
+  };
+  const healthy = async (): Promise<void> => {
+    if (!lab.fault) return;
+    await lab.stop();
+    lab = await startAfterFault(settings, result);
+  };
+
+  try {
+    for (let i = 1; i <= sequential && !stop; i++) {
+      await healthy();
+      await pod(`sequential ${i}`);
+      if (i % 10 === 0) progress(`${i}/${sequential} sequential, ${result.faults.length} lab faults, ${result.podFailures.length} pod failures`);
+    }
+    for (let i = 1; i <= pairs && !stop; i++) {
+      await healthy();
+      await Promise.all([pod(`pair ${i}a`), pod(`pair ${i}b`)]);
+      if (i % 5 === 0) progress(`${i}/${pairs} pairs, ${result.faults.length} lab faults, ${result.podFailures.length} pod failures`);
+    }
+  } finally {
+    await lab.stop();
+    for (const loader of loaders) loader.kill('SIGKILL');
+  }
+  result.wallSeconds = Math.round((Date.now() - started) / 1000);
+  return result;
+}
+
+/** A fresh L1 after a fault; one that faults while booting is counted too. */
+async function startAfterFault(settings: ReturnType<typeof parseLabSettings>, result: SoakResult): Promise<Lab> {
+  for (;;) {
+    try {
+      return await Lab.start({ settings });
+    } catch (err) {
+      if (!(err instanceof LabFault)) throw err;
+      result.faults.push({ kind: err.kind, consoleLog: err.consoleLog, during: 'L1 boot' });
+      progress(`LAB FAULT during L1 boot: ${err.message.split('\n')[0]}`);
+    }
+  }
+}
+
+/** A host process that keeps one core busy (the soak's "host under load"). */
+function busyLoop(): ChildProcess {
+  const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  child.unref();
+  return child;
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[lab-soak] ${line}\n`);
+}
+
+function row(r: SoakResult): string {
+  const kinds = r.faults.length ? ` (${r.faults.map((f) => f.kind).join(', ')})` : '';
+  const pods = r.interrupted ? `${r.podsOk + r.podFailures.length} of ${r.sequential} + ${r.pairs}×2 (stopped early)` : `${r.sequential} + ${r.pairs}×2`;
+  return `| ${r.date.slice(0, 10)} | ${r.settings} | ${r.busy} | ${pods} | ${r.podsOk} | ${r.faults.length}${kinds} | ${r.podFailures.length} | ${(r.wallSeconds / 60).toFixed(1)} | ${median(r.podSeconds).toFixed(1)} |`;
+}
+
+async function report(): Promise<void> {
+  const results = (await readFile(RESULTS, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as SoakResult);
+  console.log('| date | settings | busy host processes | pod runs (sequential + pairs) | ok | lab faults | pod failures | wall time (min) | median pod run (s) |');
+  console.log('| --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: |');
+  for (const r of results) console.log(row(r));
+  await plotRounds(join(RESULTS_DIR, 'lab-soak.png'), 'bench/lab-soak: each sequential vmctr run --rm default -- true in the lab', 'seconds',
+    results.map((r, i) => ({ name: `${i + 1}: ${r.settings}, busy ${r.busy}`, values: r.podSeconds })));
+}
