@@ -11,9 +11,17 @@ export const DATA_BASE = 0x40000;
 
 export interface QueueLayout { desc: number; avail: number; used: number; size: number }
 
+/** What the driver drives: a transport, or a VM's MMIO window reached through its bus. */
+export interface DriverPort {
+  read(offset: number, data: Uint8Array): void;
+  write(offset: number, data: Uint8Array): void;
+  /** A queue notification (what the ioeventfd delivers). */
+  notify(queue: number): void;
+}
+
 export class TestDriver {
-  readonly mem = GuestMemory.allocate([{ base: 0, size: MEMORY_SIZE }]);
-  readonly transport: VirtioMmioTransport;
+  readonly mem: GuestMemory;
+  readonly transport: DriverPort;
   readonly errors: string[] = [];
   interrupts = 0;
   readonly layouts: QueueLayout[] = [];
@@ -21,9 +29,17 @@ export class TestDriver {
   private nextData = DATA_BASE;
 
   /** The transport's register page, as a guest would read it through a read-only memory slot. */
-  readonly page = new Uint8Array(REGISTER_PAGE_SIZE);
+  readonly page: Uint8Array | undefined;
 
-  constructor(device: VirtioDevice) {
+  /** Drives `device` behind a transport of its own, or an existing window over `mem`. */
+  constructor(device: VirtioDevice | { port: DriverPort; mem: GuestMemory }) {
+    if ('port' in device) {
+      this.mem = device.mem;
+      this.transport = device.port;
+      return;
+    }
+    this.mem = GuestMemory.allocate([{ base: 0, size: MEMORY_SIZE }]);
+    this.page = new Uint8Array(REGISTER_PAGE_SIZE);
     this.transport = new VirtioMmioTransport(device, this.mem, {
       raiseInterrupt: () => this.interrupts++,
       onDeviceError: (m) => this.errors.push(m),
@@ -31,11 +47,18 @@ export class TestDriver {
     });
   }
 
+  /** The transport, for tests that drive their own. */
+  get mmio(): VirtioMmioTransport {
+    if (!(this.transport instanceof VirtioMmioTransport)) throw new Error('this driver drives a VM window, not a transport of its own');
+    return this.transport;
+  }
+
   /** A register as read() answers it; every read also checks that the register page agrees. */
   reg(offset: number): number {
     const d = new Uint8Array(4);
     this.transport.read(offset, d);
     const value = new DataView(d.buffer).getUint32(0, true);
+    if (!this.page) return value;
     const paged = new DataView(this.page.buffer).getUint32(offset, true);
     if (paged !== value) throw new Error(`register page disagrees at 0x${offset.toString(16)}: 0x${paged.toString(16)}, read() 0x${value.toString(16)}`);
     return value;

@@ -40,7 +40,7 @@ function validTransition(from: number, to: number): boolean {
 export interface MmioTransportOptions {
   /** Raises the device's interrupt line (an irqfd). */
   raiseInterrupt: () => void;
-  /** Called once with the reason when the driver breaks the contract. */
+  /** Called once with the reason when the driver breaks the contract (or the device fails). */
   onDeviceError?: (message: string) => void;
   /** The window's register page (REGISTER_PAGE_SIZE bytes), kept equal to what read() returns. */
   registerPage?: Uint8Array;
@@ -99,17 +99,25 @@ export class VirtioMmioTransport implements BusDevice {
 
   /**
    * The driver notified queue `index` (a QueueNotify write, or its
-   * ioeventfd). A hostile queue marks the device broken, never more.
+   * ioeventfd). A hostile queue marks the device broken, never more, and so
+   * does a bug in the device: nothing is thrown from here, which is what
+   * the eventfd watcher (called from libuv) needs.
    */
   notify(index: number): void {
     if (!this.activated || this.status & S.DEVICE_NEEDS_RESET) return;
     const q = this.queues[index];
     if (!q?.active) return;
+    this.guard(() => this.device.queueNotify(index));
+  }
+
+  /** Runs device code; anything it throws fails the device. Returns whether it completed. */
+  private guard(run: () => void): boolean {
     try {
-      this.device.queueNotify(index);
+      run();
+      return true;
     } catch (e) {
-      if (e instanceof VirtioError) this.fail(e.message);
-      else throw e;
+      this.fail(e instanceof VirtioError ? e.message : `device error: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
     }
   }
 
@@ -254,12 +262,7 @@ export class VirtioMmioTransport implements BusDevice {
     const indirect = (this.driverFeatures & featureBit(Feature.RING_INDIRECT_DESC)) !== 0n;
     for (const q of ready) q.activate(this.mem, { eventIdx, indirect });
     this.activated = true;
-    try {
-      this.device.activate({ mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures });
-    } catch (e) {
-      if (e instanceof VirtioError) this.fail(e.message);
-      else throw e;
-    }
+    this.guard(() => this.device.activate({ mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures }));
   }
 
   private reset(): void {
