@@ -1,11 +1,23 @@
 import test from 'ava';
+import { ConsoleDevice } from '../../vmm/devices/console/device.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
-import { DeviceStatus as S, Interrupt, MmioReg } from '../../vmm/virtio/spec.js';
+import { DeviceStatus as S, Feature, Interrupt, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
 import { TestDriver } from './driver.js';
 
 // Guest-driven work is bounded: whatever a driver posts, the host does a
 // bounded amount of work per notification and per event-loop turn, a
 // device bug never escapes into the VMM, and a failed driver stops the device.
+
+function consoleDriver(size = 16) {
+  let bytes = 0;
+  const dev = new ConsoleDevice([{ console: true, handler: { output: (b) => { bytes += b.byteLength; } } }]);
+  const d = new TestDriver(dev);
+  d.negotiate();
+  d.setupQueue(0, size);
+  d.setupQueue(1, size);
+  d.driverOk();
+  return { d, output: () => bytes };
+}
 
 /** A device with a bug: it throws something that is not a VirtioError. */
 function buggyDevice(where: 'activate' | 'queueNotify'): VirtioDevice {
@@ -37,3 +49,21 @@ for (const where of ['activate', 'queueNotify'] as const) {
   });
 }
 
+test('a driver that sets FAILED after DRIVER_OK stops the device: no more queue processing', (t) => {
+  const { d, output } = consoleDriver();
+  d.setReg(MmioReg.STATUS, d.status | S.FAILED);
+  t.false(d.mmio.isActive);
+  d.writeDesc(1, 0, { addr: d.buffer(2, Buffer.from('hi')), len: 2, flags: 0 });
+  d.offer(1, 0);
+  t.is(output(), 0, 'a failed device takes no output');
+  t.is(d.usedIdx(1), 0);
+  // A reset brings it back.
+  t.true(d.negotiate(featureBit(Feature.VERSION_1)));
+  d.setupQueue(0, 16);
+  d.setupQueue(1, 16);
+  d.driverOk();
+  d.writeDesc(1, 0, { addr: d.buffer(2, Buffer.from('hi')), len: 2, flags: 0 });
+  d.offer(1, 0);
+  t.is(output(), 2);
+  d.close();
+});

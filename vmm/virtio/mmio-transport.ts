@@ -250,6 +250,15 @@ export class VirtioMmioTransport implements BusDevice {
     }
     this.status = v | (this.status & S.DEVICE_NEEDS_RESET);
     if (adding & S.DRIVER_OK) this.activate();
+    // The driver gave up on the device (3.1.1): it must not keep running.
+    if (adding & S.FAILED) this.deactivate();
+  }
+
+  /** Stops queue processing; the queues keep their configuration until the reset. */
+  private deactivate(): void {
+    if (!this.activated) return;
+    this.activated = false;
+    this.device.reset();
   }
 
   private activate(): void {
@@ -266,8 +275,7 @@ export class VirtioMmioTransport implements BusDevice {
   }
 
   private reset(): void {
-    if (this.activated) this.device.reset();
-    this.activated = false;
+    this.deactivate();
     this.status = 0;
     this.driverFeatures = 0n;
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
