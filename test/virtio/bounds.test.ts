@@ -1,7 +1,10 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ConsoleDevice } from '../../vmm/devices/console/device.js';
+import { RngDevice } from '../../vmm/devices/rng/device.js';
+import { BlockDevice } from '../../vmm/devices/block/device.js';
+import type { BlockBackend } from '../../vmm/devices/block/backend.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
-import { DeviceStatus as S, Feature, Interrupt, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
+import { DeviceStatus as S, DescFlag, Feature, Interrupt, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
 import { TestDriver } from './driver.js';
 
 // Guest-driven work is bounded: whatever a driver posts, the host does a
@@ -18,6 +21,66 @@ function consoleDriver(size = 16) {
   d.driverOk();
   return { d, output: () => bytes };
 }
+
+/** A 64 KiB in-memory disk. */
+function memoryBackend(): BlockBackend {
+  const data = new Uint8Array(64 * 1024);
+  return {
+    size: data.byteLength,
+    readOnly: false,
+    read: (pos, buf) => buf.set(data.subarray(pos, pos + buf.byteLength)),
+    write: (pos, buf) => data.set(buf, pos),
+    flush: () => {},
+    close: () => {},
+  };
+}
+
+const REFILLS = 100_000;
+
+/** A guest that refills chain 0 of queue `q` as fast as the device takes it must not starve a timer. */
+async function cannotStarveATimer(t: ExecutionContext, d: TestDriver, q: number, touched: number): Promise<void> {
+  const refill = d.refillOnAccess(q, 0, touched, REFILLS);
+  let atTimer = -1;
+  const timer = new Promise<void>((resolve) => setTimeout(() => { atTimer = refill.taken(); resolve(); }, 1));
+  d.offer(q, 0);
+  await timer;
+  t.true(atTimer < REFILLS, `the timer fired only after all ${REFILLS} chains`);
+  await refill.done;
+  t.is(d.status & S.DEVICE_NEEDS_RESET, 0);
+  d.close();
+}
+
+test('console: a guest that keeps refilling its transmit queue cannot starve a timer', async (t) => {
+  const { d } = consoleDriver();
+  const buf = d.buffer(1, Uint8Array.of(0x41));
+  d.writeDesc(1, 0, { addr: buf, len: 1, flags: 0 });
+  await cannotStarveATimer(t, d, 1, buf);
+});
+
+test('rng: a guest that keeps refilling cannot starve a timer', async (t) => {
+  const d = new TestDriver(new RngDevice());
+  d.negotiate();
+  d.setupQueue(0, 8);
+  d.driverOk();
+  const buf = d.buffer(16);
+  d.writeDesc(0, 0, { addr: buf, len: 16, flags: DescFlag.WRITE });
+  await cannotStarveATimer(t, d, 0, buf);
+});
+
+test('blk: a guest that keeps refilling cannot starve a timer', async (t) => {
+  const d = new TestDriver(new BlockDevice(memoryBackend(), 'refill'));
+  d.negotiate();
+  d.setupQueue(0, 16);
+  d.driverOk();
+  const hdr = d.buffer(16);
+  d.mem.writeU32(hdr, 0); // VIRTIO_BLK_T_IN, sector 0
+  const data = d.buffer(512);
+  const status = d.buffer(1);
+  d.writeDesc(0, 0, { addr: hdr, len: 16, flags: DescFlag.NEXT, next: 1 });
+  d.writeDesc(0, 1, { addr: data, len: 512, flags: DescFlag.NEXT | DescFlag.WRITE, next: 2 });
+  d.writeDesc(0, 2, { addr: status, len: 1, flags: DescFlag.WRITE });
+  await cannotStarveATimer(t, d, 0, hdr);
+});
 
 /** A device with a bug: it throws something that is not a VirtioError. */
 function buggyDevice(where: 'activate' | 'queueNotify'): VirtioDevice {

@@ -154,6 +154,28 @@ export class TestDriver {
     return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
   }
 
+  /**
+   * A guest that keeps refilling: each time the device touches `addr` (a
+   * buffer of chain `head`), the driver offers the chain again, without a
+   * notification, as a vCPU on another thread would, `times` times in all.
+   * Resolves once the device has taken the last one.
+   */
+  refillOnAccess(q: number, head: number, addr: number, times: number): { taken: () => number; done: Promise<void> } {
+    let taken = 0;
+    let finish: () => void = () => {};
+    const done = new Promise<void>((resolve) => { finish = resolve; });
+    const slice = this.mem.slice.bind(this.mem);
+    this.mem.slice = (a: number, len: number) => {
+      if (a === addr) {
+        taken++;
+        if (taken < times) this.offer(q, head, false);
+        else if (taken === times) finish();
+      }
+      return slice(a, len);
+    };
+    return { taken: () => taken, done };
+  }
+
   close(): void {
     this.mem.close();
   }

@@ -10,6 +10,7 @@
 // acknowledge write, and probing a device dozens of reads: each exit to the
 // VMM is a round trip through the event loop.
 import type { BusDevice } from '../bus.js';
+import { TurnBudget } from './budget.js';
 import type { VirtioDevice, VirtioInterrupt } from './device.js';
 import { VirtioError, type VirtioMemory } from './memory.js';
 import { Queue } from './queue.js';
@@ -62,6 +63,8 @@ export class VirtioMmioTransport implements BusDevice {
   private interruptStatus = 0;
   private configGeneration = 0;
   private activated = false;
+  /** Queues whose budget ran out, to be continued on a later turn. */
+  private readonly continuing = new Set<number>();
   private readonly interrupt: VirtioInterrupt;
   private readonly page: DataView | undefined;
 
@@ -101,13 +104,25 @@ export class VirtioMmioTransport implements BusDevice {
    * The driver notified queue `index` (a QueueNotify write, or its
    * ioeventfd). A hostile queue marks the device broken, never more, and so
    * does a bug in the device: nothing is thrown from here, which is what
-   * the eventfd watcher (called from libuv) needs.
+   * the eventfd watcher (called from libuv) needs. Work beyond one turn's
+   * budget continues on a later turn.
    */
   notify(index: number): void {
     if (!this.activated || this.status & S.DEVICE_NEEDS_RESET) return;
     const q = this.queues[index];
     if (!q?.active) return;
-    this.guard(() => this.device.queueNotify(index));
+    const budget = new TurnBudget();
+    if (!this.guard(() => this.device.queueNotify(index, budget))) return;
+    if (!budget.left) this.continueLater(index);
+  }
+
+  private continueLater(index: number): void {
+    if (this.continuing.has(index)) return;
+    this.continuing.add(index);
+    setImmediate(() => {
+      this.continuing.delete(index);
+      this.notify(index);
+    });
   }
 
   /** Runs device code; anything it throws fails the device. Returns whether it completed. */
@@ -271,7 +286,9 @@ export class VirtioMmioTransport implements BusDevice {
     const indirect = (this.driverFeatures & featureBit(Feature.RING_INDIRECT_DESC)) !== 0n;
     for (const q of ready) q.activate(this.mem, { eventIdx, indirect });
     this.activated = true;
-    this.guard(() => this.device.activate({ mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures }));
+    this.guard(() => this.device.activate({
+      mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures, notify: (q) => this.notify(q),
+    }));
   }
 
   private reset(): void {
