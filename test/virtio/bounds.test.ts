@@ -5,11 +5,13 @@ import { BlockDevice } from '../../vmm/devices/block/device.js';
 import type { BlockBackend } from '../../vmm/devices/block/backend.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
 import { DeviceStatus as S, DescFlag, Feature, Interrupt, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
-import { TestDriver } from './driver.js';
+import { MEMORY_SIZE, TestDriver } from './driver.js';
 
 // Guest-driven work is bounded: whatever a driver posts, the host does a
 // bounded amount of work per notification and per event-loop turn, a
 // device bug never escapes into the VMM, and a failed driver stops the device.
+
+const MiB = 1 << 20;
 
 function consoleDriver(size = 16) {
   let bytes = 0;
@@ -21,6 +23,40 @@ function consoleDriver(size = 16) {
   d.driverOk();
   return { d, output: () => bytes };
 }
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('console: one transmit chain of aliased descriptors cannot make the host copy 64 MiB', (t) => {
+  const { d, output } = consoleDriver();
+  // 64 indirect descriptors, each covering all of guest RAM (1 MiB).
+  const table = d.buffer(64 * 16);
+  for (let i = 0; i < 64; i++) {
+    d.mem.writeU64(table + 16 * i, 0n);
+    d.mem.writeU32(table + 16 * i + 8, MEMORY_SIZE);
+    d.mem.writeU16(table + 16 * i + 12, i < 63 ? DescFlag.NEXT : 0);
+    d.mem.writeU16(table + 16 * i + 14, i + 1);
+  }
+  d.writeDesc(1, 0, { addr: table, len: 64 * 16, flags: DescFlag.INDIRECT });
+  d.offer(1, 0);
+  t.true(output() <= MiB, `the host copied ${output()} bytes`);
+  t.is(d.status & S.DEVICE_NEEDS_RESET, S.DEVICE_NEEDS_RESET);
+  t.regex(d.errors[0] ?? '', /longer than/);
+  d.close();
+});
+
+test('console: a queue of 1 MiB transmit chains is copied a bounded amount per notification, the rest on later turns', async (t) => {
+  const { d, output } = consoleDriver();
+  for (let i = 0; i < 16; i++) {
+    d.writeDesc(1, i, { addr: 0, len: MEMORY_SIZE, flags: 0 });
+    d.offer(1, i, false);
+  }
+  d.mmio.notify(1);
+  t.true(output() <= 2 * MiB, `one notification copied ${output()} bytes`);
+  while (d.usedIdx(1) < 16) await turn();
+  t.is(output(), 16 * MiB, 'all of it is taken in the end');
+  t.is(d.status & S.DEVICE_NEEDS_RESET, 0);
+  d.close();
+});
 
 /** A 64 KiB in-memory disk. */
 function memoryBackend(): BlockBackend {

@@ -6,7 +6,7 @@ import { I8042 } from '../../vmm/devices/legacy/i8042.js';
 function uart() {
   const out: number[] = [];
   let irqs = 0;
-  const s = new Serial({ write: (b) => out.push(...b) }, () => irqs++);
+  const s = new Serial({ write: (b) => { out.push(...b); } }, () => irqs++);
   const rd = (off: number) => { const d = new Uint8Array(1); s.read(off, d); return d[0]!; };
   const wr = (off: number, v: number) => s.write(off, Uint8Array.of(v));
   return { s, out, rd, wr, irqs: () => irqs };

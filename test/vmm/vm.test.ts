@@ -10,7 +10,7 @@ import { CRASH, PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from './synthetic-ke
 // a synthetic PVH kernel: runs on any /dev/kvm, PVM included.
 
 function config(kernel: VmConfig['kernel'], out: number[], extra: Partial<VmConfig> = {}): VmConfig {
-  return { kernel, cmdline: 'hello-from-cmdline', cpus: 1, memoryMiB: 32, console: { write: (b) => out.push(...b) }, ...extra };
+  return { kernel, cmdline: 'hello-from-cmdline', cpus: 1, memoryMiB: 32, console: { write: (b) => { out.push(...b); } }, ...extra };
 }
 
 test('a PVH guest reads start_info, prints its command line on the UART and reboots', async (t) => {

@@ -18,6 +18,15 @@ const QUEUE_SIZE = 256;
 const CONTROL_RX = 2;
 const CONTROL_TX = 3;
 const MAX_CONTROL_BACKLOG = 1024;
+/**
+ * The longest transmit chain taken, in bytes. Descriptors may all point at
+ * the same guest pages, so a chain's length says nothing of the guest's
+ * RAM: a 4 GiB chain fits in a few pages. Linux sends at most 32 KiB per
+ * write(2) to a port and a page per hvc0 flush; only splice(2) sends more,
+ * a whole pipe's worth, and an unprivileged pipe holds at most 1 MiB
+ * (/proc/sys/fs/pipe-max-size).
+ */
+const MAX_TX_CHAIN_BYTES = 1 << 20;
 
 function rxQueue(port: number): number {
   return port === 0 ? 0 : 2 * port + 2;
@@ -119,11 +128,13 @@ export class ConsoleDevice implements VirtioDevice {
     while (!p.paused && budget.left) {
       const chain = q.pop();
       if (!chain) break;
+      const bytes = chain.readableBytes;
+      if (bytes > MAX_TX_CHAIN_BYTES) throw new VirtioError(`a transmit chain of ${bytes} bytes is longer than ${MAX_TX_CHAIN_BYTES}`);
       for (const view of new ChainReader(ctx.mem, chain).rest()) {
         if (p.handler.output(view.slice()) === false) p.paused = true;
       }
       q.addUsed(chain.head, 0);
-      budget.spend(chain.readableBytes);
+      budget.spend(bytes);
       used = true;
     }
     if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();

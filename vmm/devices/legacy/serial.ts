@@ -38,7 +38,8 @@ const MSR_DCD = 0x80;
 const RX_LIMIT = 64 * 1024;
 
 export interface SerialSink {
-  write(bytes: Uint8Array): void;
+  /** false: the sink is full (the UART cannot wait and ignores it; virtio-console can). */
+  write(bytes: Uint8Array): boolean | void;
 }
 
 /**
