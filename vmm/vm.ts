@@ -100,13 +100,19 @@ const PANIC_MARKER = 'Kernel panic - not syncing';
  */
 const HALT_MARKERS = ['reboot: Power down', 'reboot: System halted'];
 const DEVICE_PARAMETERS_RESERVE = 160;
+/**
+ * Boot markers kept: a boot writes a handful (kernel started, userspace
+ * started, a guest's own milestones), and the first ones are what boot
+ * timings need; later writes are dropped rather than kept without bound.
+ */
+const MAX_BOOT_MARKERS = 64;
 
 export class Vm {
   readonly memory: GuestMemory;
   readonly vcpus: Vcpu[];
   readonly devices: DeviceManager;
   readonly console: ConsoleDevice;
-  /** performance.now() of each port-0x80 boot marker the guest wrote. */
+  /** performance.now() of each port-0x80 boot marker the guest wrote, the first MAX_BOOT_MARKERS. */
   readonly bootMarkers: { code: number; at: number }[] = [];
   private readonly kvm: Kvm;
   private readonly vmFd: VmFd;
@@ -185,7 +191,9 @@ export class Vm {
       const devices = new DeviceManager(vmFd, memory, {
         console: uartSink,
         onReset: () => vm?.requestStop({ kind: 'reboot' }),
-        onBootMarker: (code) => vm?.bootMarkers.push({ code, at: performance.now() }),
+        onBootMarker: (code) => {
+          if (vm && vm.bootMarkers.length < MAX_BOOT_MARKERS) vm.bootMarkers.push({ code, at: performance.now() });
+        },
         onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());

@@ -91,3 +91,15 @@ test('bus: routes by range, refuses overlaps, unclaimed reads are all ones', (t)
   t.true(bus.write(0x101, Uint8Array.of(9)));
   t.deepEqual(seen, [[1, 9]]);
 });
+
+test('16550: loopback bytes fill a 16-byte FIFO, not host memory without bound', (t) => {
+  const u = uart();
+  u.wr(4, 0x10); // LOOP
+  for (let i = 0; i < 100_000; i++) u.wr(0, i & 0xff);
+  let readable = 0;
+  while (u.rd(5) & 1) {
+    u.rd(0);
+    readable++;
+  }
+  t.is(readable, 16);
+});

@@ -84,3 +84,11 @@ test('a guest that prints the kernel\'s power-down message is powered off', asyn
   const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), [], { cmdline: 'reboot: Power down' }));
   t.deepEqual(await vm.run(), { kind: 'poweroff' });
 });
+
+test('port-0x80 boot markers are bounded: a guest writing them in a loop does not grow host memory', async (t) => {
+  const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), []));
+  for (let i = 0; i < 100_000; i++) vm.devices.pio.write(0x80, Uint8Array.of(i & 0xff));
+  t.true(vm.bootMarkers.length <= 256, `${vm.bootMarkers.length} markers kept`);
+  t.is(vm.bootMarkers[0]?.code, 0, 'the first markers are the ones kept');
+  t.deepEqual(await vm.run(), { kind: 'reboot' });
+});
