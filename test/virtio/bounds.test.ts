@@ -188,3 +188,20 @@ test('an indirect table may not make a chain longer than the queue: parsing work
   t.regex(d.errors[0] ?? '', /longer than the queue/);
   d.close();
 });
+
+test('a stopped transport runs no continuation: nothing touches the rings or raises an interrupt after the VM is gone', async (t) => {
+  const { d } = consoleDriver();
+  for (let i = 0; i < 16; i++) {
+    d.writeDesc(1, i, { addr: 0, len: MEMORY_SIZE, flags: 0 });
+    d.offer(1, i, false);
+  }
+  d.mmio.notify(1); // the budget runs out: the rest is continued on a later turn
+  const used = d.usedIdx(1);
+  const interrupts = d.interrupts;
+  t.true(used < 16);
+  d.mmio.stop();
+  for (let i = 0; i < 20; i++) await turn();
+  t.is(d.usedIdx(1), used);
+  t.is(d.interrupts, interrupts);
+  d.close();
+});

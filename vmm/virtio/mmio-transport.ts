@@ -266,11 +266,15 @@ export class VirtioMmioTransport implements BusDevice {
     this.status = v | (this.status & S.DEVICE_NEEDS_RESET);
     if (adding & S.DRIVER_OK) this.activate();
     // The driver gave up on the device (3.1.1): it must not keep running.
-    if (adding & S.FAILED) this.deactivate();
+    if (adding & S.FAILED) this.stop();
   }
 
-  /** Stops queue processing; the queues keep their configuration until the reset. */
-  private deactivate(): void {
+  /**
+   * Stops queue processing (the driver set FAILED, or the VM is going away
+   * and its eventfds with it): a continuation still queued finds the device
+   * inactive. The queues keep their configuration until a reset.
+   */
+  stop(): void {
     if (!this.activated) return;
     this.activated = false;
     this.device.reset();
@@ -292,7 +296,7 @@ export class VirtioMmioTransport implements BusDevice {
   }
 
   private reset(): void {
-    this.deactivate();
+    this.stop();
     this.status = 0;
     this.driverFeatures = 0n;
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
