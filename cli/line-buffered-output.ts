@@ -11,6 +11,9 @@
 export class LineBufferedOutput {
   private chunks: Buffer[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The stream asked us to wait for 'drain'; whoever can wait is told when it comes. */
+  private full = false;
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     private out?: NodeJS.WritableStream,
@@ -22,10 +25,18 @@ export class LineBufferedOutput {
     this.flush();
   }
 
-  write(bytes: Uint8Array): void {
+  /** Takes all of `bytes`; false when the stream is full (a writer that can wait should, until `onDrain`). */
+  write(bytes: Uint8Array): boolean {
     this.chunks.push(Buffer.from(bytes));
     if (bytes.includes(0x0a)) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.delayMs);
+    return !this.full;
+  }
+
+  /** Calls `resume` once the stream can take more (at once if it can now). */
+  onDrain(resume: () => void): void {
+    if (this.full) this.drainWaiters.push(resume);
+    else queueMicrotask(resume);
   }
 
   flush(): void {
@@ -34,6 +45,11 @@ export class LineBufferedOutput {
     if (this.chunks.length === 0 || !this.out) return;
     const data = Buffer.concat(this.chunks);
     this.chunks = [];
-    this.out.write(data);
+    if (this.out.write(data) || this.full) return;
+    this.full = true;
+    this.out.once('drain', () => {
+      this.full = false;
+      for (const resume of this.drainWaiters.splice(0)) resume();
+    });
   }
 }

@@ -112,6 +112,8 @@ export class DeviceManager {
   }
 
   close(): void {
+    // First: a queue continued on a later turn must not raise an interrupt through a closed (or reused) fd.
+    for (const d of this.virtio) d.transport.stop();
     for (const w of this.watchers.splice(0)) w.close();
     for (const fd of this.eventFds.splice(0)) closeSync(fd);
   }

@@ -44,7 +44,7 @@ export interface VmConfig {
   cpus: number;
   memoryMiB: number;
   /** Guest console output, from whichever console the guest uses. */
-  console: SerialSink;
+  console: ConsoleSink;
   /** The guest's console device: virtio-console (default, fast) or the 16550 UART. */
   consoleDevice?: 'virtio' | 'serial';
   /** Extra virtio-console ports, seen by the guest as /dev/vportNpM with these names. */
@@ -53,6 +53,16 @@ export interface VmConfig {
   disks?: DiskConfig[];
   /** Reports a virtio device the guest broke (the VM goes on without it). */
   onDeviceError?: (device: string, message: string) => void;
+}
+
+/** Where the guest's console output goes. */
+export interface ConsoleSink extends SerialSink {
+  /**
+   * After write() returned false: calls `resume` once the sink can take more.
+   * Until then hvc0 takes no more output (the guest's writes wait in its
+   * transmit queue); the UART cannot wait, and goes on.
+   */
+  onDrain?(resume: () => void): void;
 }
 
 export interface DiskConfig {
@@ -90,19 +100,27 @@ const PANIC_MARKER = 'Kernel panic - not syncing';
  */
 const HALT_MARKERS = ['reboot: Power down', 'reboot: System halted'];
 const DEVICE_PARAMETERS_RESERVE = 160;
+/**
+ * Boot markers kept: a boot writes a handful (kernel started, userspace
+ * started, a guest's own milestones), and the first ones are what boot
+ * timings need; later writes are dropped rather than kept without bound.
+ */
+const MAX_BOOT_MARKERS = 64;
 
 export class Vm {
   readonly memory: GuestMemory;
   readonly vcpus: Vcpu[];
   readonly devices: DeviceManager;
   readonly console: ConsoleDevice;
-  /** performance.now() of each port-0x80 boot marker the guest wrote. */
+  /** performance.now() of each port-0x80 boot marker the guest wrote, the first MAX_BOOT_MARKERS. */
   readonly bootMarkers: { code: number; at: number }[] = [];
   private readonly kvm: Kvm;
   private readonly vmFd: VmFd;
   private state: VmState = 'created';
   private stopReason: VmExit | undefined;
   private sawPanic = false;
+  /** requestStop is draining the queues: hvc0 no longer pauses for a full sink. */
+  private stopping = false;
 
   private constructor(
     kvm: Kvm,
@@ -168,13 +186,14 @@ export class Vm {
 
       let vm: Vm | undefined;
       const virtioConsole = (config.consoleDevice ?? 'virtio') === 'virtio';
-      const consoleSink = { write: (bytes: Uint8Array) => vm?.onConsole(bytes, config.console, true) };
       // Once hvc0 speaks, the UART only repeats it: watch it, don't print it.
       const uartSink = { write: (bytes: Uint8Array) => vm?.onConsole(bytes, config.console, !(virtioConsole && vm.hvcSpoke)) };
       const devices = new DeviceManager(vmFd, memory, {
         console: uartSink,
         onReset: () => vm?.requestStop({ kind: 'reboot' }),
-        onBootMarker: (code) => vm?.bootMarkers.push({ code, at: performance.now() }),
+        onBootMarker: (code) => {
+          if (vm && vm.bootMarkers.length < MAX_BOOT_MARKERS) vm.bootMarkers.push({ code, at: performance.now() });
+        },
         onDeviceError: config.onDeviceError ?? (() => {}),
       });
       undo.push(() => devices.close());
@@ -185,7 +204,7 @@ export class Vm {
         devices.addVirtio(`virtio-blk (${disk.path})`, new BlockDevice(backend, disk.serial ?? `vmctr-disk${i}`));
         return backend;
       });
-      const console = new ConsoleDevice([{ console: true, handler: { output: (bytes) => { if (vm) vm.hvcSpoke = true; consoleSink.write(bytes); } } }]);
+      const console: ConsoleDevice = new ConsoleDevice([{ console: true, handler: { output: (bytes): boolean => vm?.hvcOutput(bytes, config.console, console) ?? true } }]);
       devices.addVirtio('virtio-console', console);
       if (config.ports?.length) devices.addVirtio('virtio-console (ports)', new ConsoleDevice(config.ports));
       devices.addVirtio('virtio-rng', new RngDevice());
@@ -232,6 +251,9 @@ export class Vm {
    */
   requestStop(reason: VmExit = { kind: 'stopped' }): void {
     if (this.stopReason === undefined && this.state === 'running') {
+      // The last output goes to the sink even if it is full: the guest cannot wait for a drain any more.
+      this.stopping = true;
+      this.console.resume(0);
       this.devices.drain();
       this.stopReason = this.sawPanic && (reason.kind === 'reboot' || reason.kind === 'crash') ? { kind: 'panic' } : reason;
     }
@@ -258,17 +280,30 @@ export class Vm {
   private hvcSpoke = false;
 
   /**
+   * hvc0 output: printed, and watched like the UART's. False pauses hvc0
+   * (the sink is full) until the sink drains.
+   */
+  private hvcOutput(bytes: Uint8Array, sink: ConsoleSink, device: ConsoleDevice): boolean {
+    this.hvcSpoke = true;
+    if (this.onConsole(bytes, sink, true) || !sink.onDrain || this.stopping) return true;
+    sink.onDrain(() => device.resume(0));
+    return false;
+  }
+
+  /**
    * Forwards console output, watching for the kernel's panic banner (so a
    * panic-reboot is reported as a panic) and its halt message (poweroff).
+   * Returns whether the sink can take more.
    */
-  private onConsole(bytes: Uint8Array, sink: SerialSink, print: boolean): void {
-    if (print) sink.write(bytes);
+  private onConsole(bytes: Uint8Array, sink: SerialSink, print: boolean): boolean {
+    const more = !print || sink.write(bytes) !== false;
     // Markers may arrive a byte at a time (UART) or inside a larger buffer (virtio).
     const text = this.consoleTail + Buffer.from(bytes).toString('latin1');
     if (!this.sawPanic && text.includes(PANIC_MARKER)) this.sawPanic = true;
     // Deferred: this runs inside a device's queue processing, which stopping would re-enter.
     if (!this.sawPanic && HALT_MARKERS.some((m) => text.includes(m))) queueMicrotask(() => this.requestStop({ kind: 'poweroff' }));
     this.consoleTail = text.slice(-(PANIC_MARKER.length - 1));
+    return more;
   }
 
   private release(): void {

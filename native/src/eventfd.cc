@@ -61,7 +61,14 @@ class EventFdWatcher : public Napi::ObjectWrap<EventFdWatcher> {
     if (read(self->fd_, &count, sizeof count) != sizeof count) return;  // EAGAIN: already drained
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    self->callback_.Call({Napi::Number::New(env, static_cast<double>(count))});
+    // Called from libuv, not from JavaScript: a C++ exception must not
+    // unwind through its C frames (that is std::terminate). A JavaScript
+    // exception goes where Node sends any callback's: 'uncaughtException'.
+    try {
+      self->callback_.Call({Napi::Number::New(env, static_cast<double>(count))});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   void Stop() {

@@ -11,9 +11,17 @@ export const DATA_BASE = 0x40000;
 
 export interface QueueLayout { desc: number; avail: number; used: number; size: number }
 
+/** What the driver drives: a transport, or a VM's MMIO window reached through its bus. */
+export interface DriverPort {
+  read(offset: number, data: Uint8Array): void;
+  write(offset: number, data: Uint8Array): void;
+  /** A queue notification (what the ioeventfd delivers). */
+  notify(queue: number): void;
+}
+
 export class TestDriver {
-  readonly mem = GuestMemory.allocate([{ base: 0, size: MEMORY_SIZE }]);
-  readonly transport: VirtioMmioTransport;
+  readonly mem: GuestMemory;
+  readonly transport: DriverPort;
   readonly errors: string[] = [];
   interrupts = 0;
   readonly layouts: QueueLayout[] = [];
@@ -21,9 +29,17 @@ export class TestDriver {
   private nextData = DATA_BASE;
 
   /** The transport's register page, as a guest would read it through a read-only memory slot. */
-  readonly page = new Uint8Array(REGISTER_PAGE_SIZE);
+  readonly page: Uint8Array | undefined;
 
-  constructor(device: VirtioDevice) {
+  /** Drives `device` behind a transport of its own, or an existing window over `mem`. */
+  constructor(device: VirtioDevice | { port: DriverPort; mem: GuestMemory }) {
+    if ('port' in device) {
+      this.mem = device.mem;
+      this.transport = device.port;
+      return;
+    }
+    this.mem = GuestMemory.allocate([{ base: 0, size: MEMORY_SIZE }]);
+    this.page = new Uint8Array(REGISTER_PAGE_SIZE);
     this.transport = new VirtioMmioTransport(device, this.mem, {
       raiseInterrupt: () => this.interrupts++,
       onDeviceError: (m) => this.errors.push(m),
@@ -31,11 +47,18 @@ export class TestDriver {
     });
   }
 
+  /** The transport, for tests that drive their own. */
+  get mmio(): VirtioMmioTransport {
+    if (!(this.transport instanceof VirtioMmioTransport)) throw new Error('this driver drives a VM window, not a transport of its own');
+    return this.transport;
+  }
+
   /** A register as read() answers it; every read also checks that the register page agrees. */
   reg(offset: number): number {
     const d = new Uint8Array(4);
     this.transport.read(offset, d);
     const value = new DataView(d.buffer).getUint32(0, true);
+    if (!this.page) return value;
     const paged = new DataView(this.page.buffer).getUint32(offset, true);
     if (paged !== value) throw new Error(`register page disagrees at 0x${offset.toString(16)}: 0x${paged.toString(16)}, read() 0x${value.toString(16)}`);
     return value;
@@ -129,6 +152,28 @@ export class TestDriver {
   usedElem(q: number, i: number): { id: number; len: number } {
     const at = this.layouts[q]!.used + 4 + 8 * i;
     return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
+  }
+
+  /**
+   * A guest that keeps refilling: each time the device touches `addr` (a
+   * buffer of chain `head`), the driver offers the chain again, without a
+   * notification, as a vCPU on another thread would, `times` times in all.
+   * Resolves once the device has taken the last one.
+   */
+  refillOnAccess(q: number, head: number, addr: number, times: number): { taken: () => number; done: Promise<void> } {
+    let taken = 0;
+    let finish: () => void = () => {};
+    const done = new Promise<void>((resolve) => { finish = resolve; });
+    const slice = this.mem.slice.bind(this.mem);
+    this.mem.slice = (a: number, len: number) => {
+      if (a === addr) {
+        taken++;
+        if (taken < times) this.offer(q, head, false);
+        else if (taken === times) finish();
+      }
+      return slice(a, len);
+    };
+    return { taken: () => taken, done };
   }
 
   close(): void {

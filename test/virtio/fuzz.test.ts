@@ -50,7 +50,7 @@ for (const [name, make] of devices) {
       const d = new TestDriver(make());
       d.negotiate();
       const size = 8;
-      const queues = d.transport.queues.length;
+      const queues = d.mmio.queues.length;
       for (let q = 0; q < queues; q++) d.setupQueue(q, size);
       d.driverOk();
       for (let q = 0; q < queues; q++) {

@@ -41,7 +41,7 @@ test('the register page matches every register and the config space through a de
   d.checkPage();
   d.setReg(MmioReg.INTERRUPT_ACK, 1);
   d.checkPage();
-  d.transport.fail('a test failure');
+  d.mmio.fail('a test failure');
   t.true((d.status & S.DEVICE_NEEDS_RESET) !== 0);
   d.checkPage();
   d.setReg(MmioReg.STATUS, 0);
@@ -66,7 +66,7 @@ test('console: guest output leaves through the transmit queue, used and interrup
   d.setupQueue(0, 16);
   d.setupQueue(1, 16);
   d.driverOk();
-  t.true(d.transport.isActive);
+  t.true(d.mmio.isActive);
   const a = d.buffer(6, Buffer.from('hello '));
   const b = d.buffer(5, Buffer.from('world'));
   d.writeDesc(1, 0, { addr: a, len: 6, flags: DescFlag.NEXT, next: 1 });
@@ -212,7 +212,7 @@ test('hostile driver: rings outside guest memory are refused at DRIVER_OK', (t) 
   d.setupQueue(0, 16, { used: MEMORY_SIZE - 8 });
   d.setupQueue(1, 16);
   d.driverOk();
-  t.false(d.transport.isActive);
+  t.false(d.mmio.isActive);
   t.is(d.status & S.DEVICE_NEEDS_RESET, S.DEVICE_NEEDS_RESET);
   d.close();
 });

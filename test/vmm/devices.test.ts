@@ -6,7 +6,7 @@ import { I8042 } from '../../vmm/devices/legacy/i8042.js';
 function uart() {
   const out: number[] = [];
   let irqs = 0;
-  const s = new Serial({ write: (b) => out.push(...b) }, () => irqs++);
+  const s = new Serial({ write: (b) => { out.push(...b); } }, () => irqs++);
   const rd = (off: number) => { const d = new Uint8Array(1); s.read(off, d); return d[0]!; };
   const wr = (off: number, v: number) => s.write(off, Uint8Array.of(v));
   return { s, out, rd, wr, irqs: () => irqs };
@@ -90,4 +90,16 @@ test('bus: routes by range, refuses overlaps, unclaimed reads are all ones', (t)
   t.false(bus.read(0x106, wide), 'an access straddling two devices is not routed');
   t.true(bus.write(0x101, Uint8Array.of(9)));
   t.deepEqual(seen, [[1, 9]]);
+});
+
+test('16550: loopback bytes fill a 16-byte FIFO, not host memory without bound', (t) => {
+  const u = uart();
+  u.wr(4, 0x10); // LOOP
+  for (let i = 0; i < 100_000; i++) u.wr(0, i & 0xff);
+  let readable = 0;
+  while (u.rd(5) & 1) {
+    u.rd(0);
+    readable++;
+  }
+  t.is(readable, 16);
 });

@@ -10,7 +10,7 @@ import { CRASH, PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from './synthetic-ke
 // a synthetic PVH kernel: runs on any /dev/kvm, PVM included.
 
 function config(kernel: VmConfig['kernel'], out: number[], extra: Partial<VmConfig> = {}): VmConfig {
-  return { kernel, cmdline: 'hello-from-cmdline', cpus: 1, memoryMiB: 32, console: { write: (b) => out.push(...b) }, ...extra };
+  return { kernel, cmdline: 'hello-from-cmdline', cpus: 1, memoryMiB: 32, console: { write: (b) => { out.push(...b); } }, ...extra };
 }
 
 test('a PVH guest reads start_info, prints its command line on the UART and reboots', async (t) => {
@@ -83,4 +83,12 @@ test('bad configurations fail with one-line errors before anything runs', (t) =>
 test('a guest that prints the kernel\'s power-down message is powered off', async (t) => {
   const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), [], { cmdline: 'reboot: Power down' }));
   t.deepEqual(await vm.run(), { kind: 'poweroff' });
+});
+
+test('port-0x80 boot markers are bounded: a guest writing them in a loop does not grow host memory', async (t) => {
+  const vm = Vm.create(config(syntheticKernel(PRINT_CMDLINE_AND_REBOOT), []));
+  for (let i = 0; i < 100_000; i++) vm.devices.pio.write(0x80, Uint8Array.of(i & 0xff));
+  t.true(vm.bootMarkers.length <= 256, `${vm.bootMarkers.length} markers kept`);
+  t.is(vm.bootMarkers[0]?.code, 0, 'the first markers are the ones kept');
+  t.deepEqual(await vm.run(), { kind: 'reboot' });
 });

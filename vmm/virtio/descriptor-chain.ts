@@ -42,7 +42,9 @@ export class DescriptorChain {
   /**
    * Walks the chain starting at `head` of a queue of `queueSize` entries.
    * The walk is bounded by the table size (a time-to-live), so a loop ends
-   * in an error instead of spinning.
+   * in an error instead of spinning. A chain, indirect part included, is at
+   * most `queueSize` descriptors (2.7.5.3.1: the driver MUST NOT make it
+   * longer), so a zero-length chain cannot cost a 65536-entry walk.
    */
   static parse(mem: VirtioMemory, table: DataView, queueSize: number, head: number, indirectAllowed: boolean): DescriptorChain {
     if (head >= queueSize) throw new VirtioError(`descriptor head ${head} is outside a queue of ${queueSize}`);
@@ -67,7 +69,7 @@ export class DescriptorChain {
       if (d.flags & DescFlag.INDIRECT) {
         if (!indirectAllowed) throw new VirtioError('indirect descriptor without VIRTIO_F_INDIRECT_DESC');
         if (d.flags & DescFlag.NEXT) throw new VirtioError('indirect descriptor also has NEXT set');
-        DescriptorChain.walkIndirect(mem, d.addr, d.len, push);
+        DescriptorChain.walkIndirect(mem, d.addr, d.len, queueSize - out.length, push);
         break; // an indirect descriptor ends the chain (2.7.5.3.1)
       }
       push(d.addr, d.len, d.flags);
@@ -78,7 +80,8 @@ export class DescriptorChain {
     return new DescriptorChain(head, out);
   }
 
-  private static walkIndirect(mem: VirtioMemory, addr: number, len: number, push: (addr: number, len: number, flags: number) => void): void {
+  /** Walks an indirect table; `room` is how many descriptors the chain may still have. */
+  private static walkIndirect(mem: VirtioMemory, addr: number, len: number, room: number, push: (addr: number, len: number, flags: number) => void): void {
     if (len === 0 || len % DESCRIPTOR_SIZE !== 0) throw new VirtioError(`indirect table length ${len} is not a non-zero multiple of 16`);
     const count = len / DESCRIPTOR_SIZE;
     if (count > 65536) throw new VirtioError('indirect table has more than 65536 entries');
@@ -86,8 +89,8 @@ export class DescriptorChain {
     const bytes = mem.slice(addr, len);
     const table: DescriptorTable = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), count };
     let index = 0;
-    for (let ttl = count; ; ttl--) {
-      if (ttl === 0) throw new VirtioError('indirect descriptor chain loops');
+    for (let ttl = Math.min(count, room); ; ttl--) {
+      if (ttl === 0) throw new VirtioError(count <= room ? 'indirect descriptor chain loops' : 'descriptor chain is longer than the queue');
       const d = readDescriptor(table, index);
       if (d.flags & DescFlag.INDIRECT) throw new VirtioError('nested indirect descriptor');
       push(d.addr, d.len, d.flags);

@@ -1,6 +1,7 @@
 // The contract between a virtio device and its transport (virtio 1.2, 2):
 // a device knows its type, features, queues and configuration space, and
 // nothing of MMIO or PCI.
+import type { TurnBudget } from './budget.js';
 import type { VirtioMemory } from './memory.js';
 import type { Queue } from './queue.js';
 
@@ -17,6 +18,12 @@ export interface ActivateContext {
   interrupt: VirtioInterrupt;
   /** The features the driver accepted. */
   features: bigint;
+  /**
+   * Processes queue `index` now, as a notification from the driver would
+   * (for work the host starts: input arrived, output may resume), with the
+   * same budget and error handling.
+   */
+  notify(index: number): void;
 }
 
 export interface VirtioDevice {
@@ -28,8 +35,12 @@ export interface VirtioDevice {
   writeConfig(offset: number, data: Uint8Array): void;
   /** The driver set DRIVER_OK: queues are valid and mapped. */
   activate(ctx: ActivateContext): void;
-  /** The driver made buffers available on queue `index`. Throws VirtioError on a hostile queue. */
-  queueNotify(index: number): void;
+  /**
+   * The driver made buffers available on queue `index`. Takes chains while
+   * `budget` has some left; the transport continues a queue whose budget ran
+   * out on a later turn. Throws VirtioError on a hostile queue.
+   */
+  queueNotify(index: number, budget: TurnBudget): void;
   /** Back to the pre-activation state (status written to 0, or the device failed). */
   reset(): void;
 }

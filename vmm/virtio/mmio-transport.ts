@@ -10,6 +10,7 @@
 // acknowledge write, and probing a device dozens of reads: each exit to the
 // VMM is a round trip through the event loop.
 import type { BusDevice } from '../bus.js';
+import { TurnBudget } from './budget.js';
 import type { VirtioDevice, VirtioInterrupt } from './device.js';
 import { VirtioError, type VirtioMemory } from './memory.js';
 import { Queue } from './queue.js';
@@ -40,7 +41,7 @@ function validTransition(from: number, to: number): boolean {
 export interface MmioTransportOptions {
   /** Raises the device's interrupt line (an irqfd). */
   raiseInterrupt: () => void;
-  /** Called once with the reason when the driver breaks the contract. */
+  /** Called once with the reason when the driver breaks the contract (or the device fails). */
   onDeviceError?: (message: string) => void;
   /** The window's register page (REGISTER_PAGE_SIZE bytes), kept equal to what read() returns. */
   registerPage?: Uint8Array;
@@ -62,6 +63,8 @@ export class VirtioMmioTransport implements BusDevice {
   private interruptStatus = 0;
   private configGeneration = 0;
   private activated = false;
+  /** Queues whose budget ran out, to be continued on a later turn. */
+  private readonly continuing = new Set<number>();
   private readonly interrupt: VirtioInterrupt;
   private readonly page: DataView | undefined;
 
@@ -99,17 +102,37 @@ export class VirtioMmioTransport implements BusDevice {
 
   /**
    * The driver notified queue `index` (a QueueNotify write, or its
-   * ioeventfd). A hostile queue marks the device broken, never more.
+   * ioeventfd). A hostile queue marks the device broken, never more, and so
+   * does a bug in the device: nothing is thrown from here, which is what
+   * the eventfd watcher (called from libuv) needs. Work beyond one turn's
+   * budget continues on a later turn.
    */
   notify(index: number): void {
     if (!this.activated || this.status & S.DEVICE_NEEDS_RESET) return;
     const q = this.queues[index];
     if (!q?.active) return;
+    const budget = new TurnBudget();
+    if (!this.guard(() => this.device.queueNotify(index, budget))) return;
+    if (!budget.left) this.continueLater(index);
+  }
+
+  private continueLater(index: number): void {
+    if (this.continuing.has(index)) return;
+    this.continuing.add(index);
+    setImmediate(() => {
+      this.continuing.delete(index);
+      this.notify(index);
+    });
+  }
+
+  /** Runs device code; anything it throws fails the device. Returns whether it completed. */
+  private guard(run: () => void): boolean {
     try {
-      this.device.queueNotify(index);
+      run();
+      return true;
     } catch (e) {
-      if (e instanceof VirtioError) this.fail(e.message);
-      else throw e;
+      this.fail(e instanceof VirtioError ? e.message : `device error: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
     }
   }
 
@@ -242,6 +265,19 @@ export class VirtioMmioTransport implements BusDevice {
     }
     this.status = v | (this.status & S.DEVICE_NEEDS_RESET);
     if (adding & S.DRIVER_OK) this.activate();
+    // The driver gave up on the device (3.1.1): it must not keep running.
+    if (adding & S.FAILED) this.stop();
+  }
+
+  /**
+   * Stops queue processing (the driver set FAILED, or the VM is going away
+   * and its eventfds with it): a continuation still queued finds the device
+   * inactive. The queues keep their configuration until a reset.
+   */
+  stop(): void {
+    if (!this.activated) return;
+    this.activated = false;
+    this.device.reset();
   }
 
   private activate(): void {
@@ -254,17 +290,13 @@ export class VirtioMmioTransport implements BusDevice {
     const indirect = (this.driverFeatures & featureBit(Feature.RING_INDIRECT_DESC)) !== 0n;
     for (const q of ready) q.activate(this.mem, { eventIdx, indirect });
     this.activated = true;
-    try {
-      this.device.activate({ mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures });
-    } catch (e) {
-      if (e instanceof VirtioError) this.fail(e.message);
-      else throw e;
-    }
+    this.guard(() => this.device.activate({
+      mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures, notify: (q) => this.notify(q),
+    }));
   }
 
   private reset(): void {
-    if (this.activated) this.device.reset();
-    this.activated = false;
+    this.stop();
     this.status = 0;
     this.driverFeatures = 0n;
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;

@@ -16,6 +16,8 @@ interface Rings {
   used: DataView;
   /** used.idx, published atomically after the element it covers. */
   usedIdx: Uint16Array;
+  /** avail_event (after used.ring), stored atomically before avail.idx is read again. */
+  availEvent: Uint16Array;
 }
 
 /** A Uint16Array over one aligned u16 in guest memory (for Atomics). */
@@ -81,6 +83,7 @@ export class Queue {
       availIdx: u16At(mem, this.availRing + 2),
       used: dataView(mem.slice(this.usedRing, 6 + 8 * s)),
       usedIdx: u16At(mem, this.usedRing + 2),
+      availEvent: u16At(mem, this.usedRing + 4 + 8 * s),
     };
     this.nextAvail = 0;
     this.nextUsed = 0;
@@ -99,17 +102,34 @@ export class Queue {
   pop(): DescriptorChain | undefined {
     const r = this.rings;
     if (!r || !this.mem) return undefined;
-    const availIdx = Atomics.load(r.availIdx, 0);
-    const pending = (availIdx - this.nextAvail) & 0xffff;
+    let pending = this.pending(r);
+    if (pending === 0 && this.eventIdx) {
+      // The queue looks empty: ask to be notified at the next new buffer
+      // (avail_event, 2.7.10), then look again. The driver publishes
+      // avail.idx, then reads avail_event to decide whether to notify; we
+      // store avail_event, then read avail.idx. Unless our store is visible
+      // before our load, both sides can miss the other's write and a buffer
+      // waits with no notification coming (Firecracker and cloud-hypervisor
+      // put a SeqCst fence here). JavaScript has no fence, but Atomics.store
+      // is a sequentially consistent store, which V8 emits as XCHG on
+      // x86-64 on any buffer, shared or not: a locked instruction, so the
+      // store is globally visible before the Atomics.load that follows.
+      // (The ECMAScript memory model promises nothing for a non-shared
+      // buffer, whose other side is not JavaScript anyway; used.idx relies
+      // on the same instruction for its release ordering.)
+      Atomics.store(r.availEvent, 0, this.nextAvail);
+      pending = this.pending(r);
+    }
     if (pending === 0) return undefined;
     if (pending > this.size) throw new VirtioError(`driver published ${pending} buffers in a queue of ${this.size}`);
     const head = r.avail.getUint16(4 + 2 * (this.nextAvail % this.size), true);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
-    if (this.eventIdx) {
-      // avail_event (after used.ring): ask to be notified at the next new buffer.
-      r.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
-    }
     return DescriptorChain.parse(this.mem, r.desc, this.size, head, this.indirect);
+  }
+
+  /** Buffers the driver has published that the device has not taken. */
+  private pending(r: Rings): number {
+    return (Atomics.load(r.availIdx, 0) - this.nextAvail) & 0xffff;
   }
 
   /** Returns a chain to the driver with `len` bytes written into it. */

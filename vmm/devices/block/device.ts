@@ -1,6 +1,7 @@
 // virtio-blk (virtio 1.2, 5.2): read-only or read-write, with flush.
 // Requests are parsed by request.ts; a malformed chain is a VirtioError
 // (the device asks for a reset), a bad sector range completes with IOERR.
+import type { TurnBudget } from '../../virtio/budget.js';
 import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
 import { readConfigBytes } from '../../virtio/device.js';
 import { DeviceType, featureBit } from '../../virtio/spec.js';
@@ -54,16 +55,20 @@ export class BlockDevice implements VirtioDevice {
     this.ctx = undefined;
   }
 
-  queueNotify(): void {
+  queueNotify(_index: number, budget: TurnBudget): void {
     const ctx = this.ctx;
     const q = ctx?.queues[0];
     if (!ctx || !q) return;
     let used = false;
-    for (let chain = q.pop(); chain; chain = q.pop()) {
+    while (budget.left) {
+      const chain = q.pop();
+      if (!chain) break;
       const { request, status } = parseBlockRequest(ctx.mem, chain);
       const { code, written } = this.execute(request);
       status[0] = code;
       q.addUsed(chain.head, written + 1);
+      // The header and any data read from the guest, and the data written to it.
+      budget.spend(chain.readableBytes + written);
       this.requests++;
       used = true;
     }

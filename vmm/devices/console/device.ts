@@ -3,12 +3,13 @@
 // /dev/vportNpM (vmctr's host-agent channel is one). Output arrives a
 // buffer at a time, so a console line costs one notification, not one
 // exit per byte.
+import type { TurnBudget } from '../../virtio/budget.js';
 import { ChainReader, ChainWriter } from '../../virtio/descriptor-chain.js';
 import { readConfigBytes, type ActivateContext, type VirtioDevice } from '../../virtio/device.js';
 import { VirtioError } from '../../virtio/memory.js';
 import type { Queue } from '../../virtio/queue.js';
 import { DeviceType, featureBit } from '../../virtio/spec.js';
-import { ControlEvent, decodeControl, encodeControl, type ControlMessage } from './control.js';
+import { CONTROL_HEADER_SIZE, ControlEvent, decodeControl, encodeControl, type ControlMessage } from './control.js';
 import { ConsolePort, type PortOptions } from './port.js';
 
 const F_MULTIPORT = 1;
@@ -17,9 +18,22 @@ const QUEUE_SIZE = 256;
 const CONTROL_RX = 2;
 const CONTROL_TX = 3;
 const MAX_CONTROL_BACKLOG = 1024;
+/**
+ * The longest transmit chain taken, in bytes. Descriptors may all point at
+ * the same guest pages, so a chain's length says nothing of the guest's
+ * RAM: a 4 GiB chain fits in a few pages. Linux sends at most 32 KiB per
+ * write(2) to a port and a page per hvc0 flush; only splice(2) sends more,
+ * a whole pipe's worth, and an unprivileged pipe holds at most 1 MiB
+ * (/proc/sys/fs/pipe-max-size).
+ */
+const MAX_TX_CHAIN_BYTES = 1 << 20;
 
 function rxQueue(port: number): number {
   return port === 0 ? 0 : 2 * port + 2;
+}
+
+function txQueue(port: number): number {
+  return port === 0 ? 1 : 2 * port + 3;
 }
 
 function portOfQueue(q: number): { port: number; tx: boolean } | undefined {
@@ -58,7 +72,7 @@ export class ConsoleDevice implements VirtioDevice {
   input(port: number, bytes: Uint8Array, done?: () => void): boolean {
     const p = this.ports[port];
     if (!p || !p.enqueue(bytes, done)) return false;
-    this.deliverInput(port);
+    this.ctx?.notify(rxQueue(port));
     return true;
   }
 
@@ -67,7 +81,7 @@ export class ConsoleDevice implements VirtioDevice {
     const p = this.ports[port];
     if (!p?.paused) return;
     p.paused = false;
-    this.transmit(port);
+    this.ctx?.notify(txQueue(port));
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -79,17 +93,17 @@ export class ConsoleDevice implements VirtioDevice {
   activate(ctx: ActivateContext): void {
     this.ctx = ctx;
     this.multiport = (ctx.features & featureBit(F_MULTIPORT)) !== 0n;
-    for (let i = 0; i < this.ports.length; i++) this.deliverInput(i);
+    for (let i = 0; i < this.ports.length; i++) ctx.notify(rxQueue(i));
   }
 
-  queueNotify(index: number): void {
-    if (index === CONTROL_TX) this.receiveControl();
-    else if (index === CONTROL_RX) this.sendControl();
+  queueNotify(index: number, budget: TurnBudget): void {
+    if (index === CONTROL_TX) this.receiveControl(budget);
+    else if (index === CONTROL_RX) this.sendControl(budget);
     else {
       const where = portOfQueue(index);
       if (!where) return;
-      if (where.tx) this.transmit(where.port);
-      else this.deliverInput(where.port);
+      if (where.tx) this.transmit(where.port, budget);
+      else this.deliverInput(where.port, budget);
     }
   }
 
@@ -104,53 +118,63 @@ export class ConsoleDevice implements VirtioDevice {
     return q?.active ? q : undefined;
   }
 
-  private transmit(port: number): void {
+  /** Guest output, until the handler pauses the port (backpressure) or the budget is spent. */
+  private transmit(port: number, budget: TurnBudget): void {
     const ctx = this.ctx;
     const p = this.ports[port];
-    const q = this.queue(port === 0 ? 1 : 2 * port + 3);
+    const q = this.queue(txQueue(port));
     if (!ctx || !p || !q) return;
     let used = false;
-    while (!p.paused) {
+    while (!p.paused && budget.left) {
       const chain = q.pop();
       if (!chain) break;
+      const bytes = chain.readableBytes;
+      if (bytes > MAX_TX_CHAIN_BYTES) throw new VirtioError(`a transmit chain of ${bytes} bytes is longer than ${MAX_TX_CHAIN_BYTES}`);
       for (const view of new ChainReader(ctx.mem, chain).rest()) {
         if (p.handler.output(view.slice()) === false) p.paused = true;
       }
       q.addUsed(chain.head, 0);
+      budget.spend(bytes);
       used = true;
     }
     if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
   }
 
-  private deliverInput(port: number): void {
+  private deliverInput(port: number, budget: TurnBudget): void {
     const ctx = this.ctx;
     const p = this.ports[port];
     const q = this.queue(rxQueue(port));
     if (!ctx || !p || !q || !p.hasInput) return;
     let used = false;
-    while (p.hasInput) {
+    while (p.hasInput && budget.left) {
       const chain = q.pop();
       if (!chain) break;
       const w = new ChainWriter(ctx.mem, chain);
       p.drainInto((bytes) => w.write(bytes), w.remaining);
       q.addUsed(chain.head, w.written);
+      budget.spend(w.written);
       used = true;
     }
     if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
   }
 
   /** Driver -> device control messages (5.3.6.2). */
-  private receiveControl(): void {
+  private receiveControl(budget: TurnBudget): void {
     const ctx = this.ctx;
     const q = this.queue(CONTROL_TX);
     if (!ctx || !q || !this.multiport) return;
-    for (let chain = q.pop(); chain; chain = q.pop()) {
+    let used = false;
+    while (budget.left) {
+      const chain = q.pop();
+      if (!chain) break;
       const r = new ChainReader(ctx.mem, chain);
-      const msg = decodeControl(r.read(Math.min(r.remaining, 8)));
+      const msg = decodeControl(r.read(Math.min(r.remaining, CONTROL_HEADER_SIZE)));
       q.addUsed(chain.head, 0);
+      budget.spend(CONTROL_HEADER_SIZE);
+      used = true;
       if (msg) this.onControl(msg);
     }
-    if (q.needsInterrupt()) ctx.interrupt.usedBuffer();
+    if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
   }
 
   private onControl(msg: ControlMessage): void {
@@ -172,7 +196,7 @@ export class ConsoleDevice implements VirtioDevice {
         if (!p) return;
         p.guestOpen = msg.value === 1;
         p.handler.guestOpen?.(p.guestOpen);
-        if (p.guestOpen) this.deliverInput(msg.id);
+        if (p.guestOpen) this.ctx?.notify(rxQueue(msg.id));
         return;
       }
       default:
@@ -183,21 +207,22 @@ export class ConsoleDevice implements VirtioDevice {
   private control(msg: ControlMessage, payload?: Uint8Array): void {
     if (this.controlOut.length >= MAX_CONTROL_BACKLOG) throw new VirtioError('the driver is not taking control messages');
     this.controlOut.push(encodeControl(msg, payload));
-    this.sendControl();
+    this.ctx?.notify(CONTROL_RX);
   }
 
   /** Device -> driver control messages, into the driver's control receive buffers. */
-  private sendControl(): void {
+  private sendControl(budget: TurnBudget): void {
     const ctx = this.ctx;
     const q = this.queue(CONTROL_RX);
     if (!ctx || !q) return;
     let used = false;
-    while (this.controlOut.length > 0) {
+    while (this.controlOut.length > 0 && budget.left) {
       const chain = q.pop();
       if (!chain) break;
       const w = new ChainWriter(ctx.mem, chain);
       w.writeAll(this.controlOut.shift()!);
       q.addUsed(chain.head, w.written);
+      budget.spend(w.written);
       used = true;
     }
     if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();

@@ -2,6 +2,7 @@
 // CSPRNG (getrandom(2), through the addon: node:crypto would cost every VM
 // start its load time), so the guest kernel has entropy from its first second.
 import { native } from '../../kvm/native.js';
+import type { TurnBudget } from '../../virtio/budget.js';
 import { ChainWriter } from '../../virtio/descriptor-chain.js';
 import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
 import { DeviceType } from '../../virtio/spec.js';
@@ -26,18 +27,23 @@ export class RngDevice implements VirtioDevice {
     this.ctx = ctx;
   }
 
-  queueNotify(): void {
+  queueNotify(_index: number, budget: TurnBudget): void {
     const ctx = this.ctx;
     const q = ctx?.queues[0];
     if (!ctx || !q) return;
-    for (let chain = q.pop(); chain; chain = q.pop()) {
+    let used = false;
+    while (budget.left) {
+      const chain = q.pop();
+      if (!chain) break;
       const w = new ChainWriter(ctx.mem, chain);
       const bytes = new Uint8Array(Math.min(w.remaining, MAX_PER_REQUEST));
       native.fillRandom(bytes);
       w.write(bytes);
       q.addUsed(chain.head, w.written);
+      budget.spend(w.written);
+      used = true;
     }
-    if (q.needsInterrupt()) ctx.interrupt.usedBuffer();
+    if (used && q.needsInterrupt()) ctx.interrupt.usedBuffer();
   }
 
   reset(): void {
