@@ -23,6 +23,8 @@ export interface ContainerOptions {
 
 /** The most of the container's /etc/passwd or /etc/group the agent reads. */
 const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
+/** Control bytes queued for vmctr-exec at most: a host flooding signals or resizes loses the excess, the agent no memory. */
+const MAX_CONTROL_QUEUE = 64 * 1024;
 /** vmctr-exec's status lines are short; a longer one is cut here. */
 const MAX_STATUS_LINE = 4096;
 
@@ -33,12 +35,11 @@ function oneLine(err: unknown): string {
 export class Container {
   private child: Child | undefined;
   private rootfs: MountedRootfs | undefined;
-  private readonly pendingControl: string[] = [];
+  private controlQueued = 0;
   private stopping = false;
   private ended = false;
-  /** Stdin from the host before the process runs; null marks its end. */
-  private readonly pendingStdin: Array<Uint8Array | null> = [];
-  private stdinState: 'pending' | 'open' | 'closed' | 'discard' = 'pending';
+  /** The helper starts within the constructor (mounts and spawn are synchronous), so nothing from the host comes before. */
+  private stdinState: 'open' | 'closed' | 'discard' = 'discard';
   private readonly stdinCredit: CreditReceiver;
   private readonly senders: Record<'stdout' | 'stderr', CreditedSender>;
   /** Settles once the container's last message is sent. */
@@ -68,13 +69,13 @@ export class Container {
 
   stdin(payload: Uint8Array): void {
     this.stdinCredit.received(payload.length);
-    if (this.stdinState === 'pending') this.pendingStdin.push(payload);
-    else this.writeStdin(payload);
+    this.writeStdin(payload);
   }
 
   closeStdin(): void {
-    if (this.stdinState === 'pending') this.pendingStdin.push(null);
-    else if (this.stdinState === 'open') this.endStdin();
+    if (this.stdinState !== 'open') return;
+    this.stdinState = 'closed';
+    this.child?.stdin?.end();
   }
 
   credit(stream: DataStream, bytes: number): void {
@@ -106,10 +107,12 @@ export class Container {
   }
 
   private control(line: string): void {
-    if (this.ended || this.stopping) return;
     // The helper ends before the agent stops writing: late lines meet a closed pipe, which is fine.
-    if (this.child) this.child.control.write([encodeUtf8(line)]).catch(() => {});
-    else this.pendingControl.push(line);
+    if (this.ended || this.stopping || !this.child) return;
+    if (this.controlQueued + line.length > MAX_CONTROL_QUEUE) return;
+    this.controlQueued += line.length;
+    const written = () => (this.controlQueued -= line.length);
+    this.child.control.write([encodeUtf8(line)]).then(written, written);
   }
 
   private async run(): Promise<void> {
@@ -118,7 +121,6 @@ export class Container {
     try {
       child = this.spawnHelper();
     } catch (err) {
-      this.discardStdin();
       this.ended = true;
       // Everything before the exec is set-up: exec failures come later, from vmctr-exec's status.
       this.send({ type: MessageType.error, body: { id, code: SETUP_FAILURE, message: oneLine(err) } });
@@ -170,17 +172,7 @@ export class Container {
       throw new Error(`vmctr-exec: ${oneLine(err)}`);
     }
     this.child = child;
-    for (const line of this.pendingControl.splice(0)) this.control(line);
-    if (this.stopping) child.control.end();
-    if (child.stdin) {
-      this.stdinState = 'open';
-      for (const item of this.pendingStdin.splice(0)) {
-        if (item) this.writeStdin(item);
-        else this.endStdin();
-      }
-    } else {
-      this.discardStdin();
-    }
+    if (child.stdin) this.stdinState = 'open';
     return child;
   }
 
@@ -195,18 +187,10 @@ export class Container {
     stdin.write([payload]).then(consumed, consumed);
   }
 
-  private endStdin(): void {
-    this.stdinState = 'closed';
-    this.child?.stdin?.end();
-  }
-
-  /** Stdin nobody will read still returns its credit, so the host never waits on it. */
+  /** From now on stdin goes nowhere, but still returns its credit, so the host never waits on it. */
   private discardStdin(): void {
     if (this.stdinState === 'open') this.child?.stdin?.end();
     this.stdinState = 'discard';
-    for (const item of this.pendingStdin.splice(0)) {
-      if (item) this.stdinCredit.consumed(item.length);
-    }
   }
 
   private async pump(source: ByteReader, sender: CreditedSender): Promise<void> {

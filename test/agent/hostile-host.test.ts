@@ -17,7 +17,8 @@ test.before(async () => {
 
 async function violate(t: import('ava').ExecutionContext, wire: Uint8Array, reason: RegExp): Promise<void> {
   const agent = await startAgent(helper);
-  const exited = new Promise<number | null>((resolve) => agent.process.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the agent's last stderr line may still be in the pipe at its exit.
+  const exited = new Promise<number | null>((resolve) => agent.process.once('close', (code) => resolve(code)));
   (agent.process.stdio[3] as Duplex).write(wire);
   t.is(await exited, 0, agent.stderr());
   t.regex(agent.stderr(), reason);
