@@ -86,11 +86,12 @@ export class FrameDecoder {
     // One splice, not a shift per chunk: shifting a long array is linear each time.
     this.chunks.splice(0, used);
     this.buffered -= length;
-    return pieces.length === 1 ? pieces[0]! : concat(pieces, length);
+    return pieces.length === 1 ? pieces[0]! : concatBytes(pieces, length);
   }
 }
 
-function concat(pieces: Uint8Array[], length: number): Uint8Array {
+/** The pieces joined into one new array (Buffer.concat without Buffer). */
+export function concatBytes(pieces: Uint8Array[], length = pieces.reduce((sum, p) => sum + p.length, 0)): Uint8Array {
   const joined = new Uint8Array(length);
   let at = 0;
   for (const piece of pieces) {

@@ -12,7 +12,7 @@
  */
 import { Channel } from '../channel.js';
 import { parseStart, SpecError } from '../container-spec.js';
-import { ProtocolError } from '../frames.js';
+import { concatBytes, ProtocolError } from '../frames.js';
 import {
   AGENT_VERSION,
   MessageType,
@@ -33,17 +33,6 @@ const MAX_RUNNING = 128;
 const isSignal = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 64;
 const isDimension = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 0xffff;
 
-function concat(buffers: Uint8Array[]): Uint8Array {
-  if (buffers.length === 1) return buffers[0]!;
-  const joined = new Uint8Array(buffers.reduce((sum, b) => sum + b.length, 0));
-  let at = 0;
-  for (const buffer of buffers) {
-    joined.set(buffer, at);
-    at += buffer.length;
-  }
-  return joined;
-}
-
 class Agent {
   private readonly containers = new Map<number, Container>();
   private readonly channel: Channel;
@@ -58,7 +47,7 @@ class Agent {
       {
         // One write per frame: on the virtio port each write is one buffer for the host.
         write: (buffers, written) =>
-          stream.writer.write([concat(buffers)]).then(
+          stream.writer.write([buffers.length === 1 ? buffers[0]! : concatBytes(buffers)]).then(
             () => written?.(),
             (err: Error) => {
               written?.(err);
