@@ -73,6 +73,7 @@ say "agent: qjsc and gcc -static ($hash)"
 "$qjs/qjsc" -e -m -M vmctr,vmctr -N vmctr_agent -o "$work/agent.c" "$work/agent.js"
 gcc "${cflags[@]}" -Wall -Wextra -Werror -Wno-unused-parameter -isystem "$vendor" -c -o "$work/vmctr.o" "$module_src"
 gcc "${cflags[@]}" -w -I "$vendor" -c -o "$work/agent.o" "$work/agent.c"
+# The linker's one warning is about dlopen in quickjs-libc (native modules), which the agent never loads: shown only on failure.
 gcc -static -s -Wl,--gc-sections -o "$work/vmctr-agent" "$work/agent.o" "$work/vmctr.o" "$qjs/libquickjs.a" -lm -lpthread 2>"$work/link.log" \
   || { cat "$work/link.log" >&2; die "link failed"; }
 mkdir -p "$(dirname "$out")"
