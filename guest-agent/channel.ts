@@ -1,9 +1,10 @@
 /**
- * One end of the agent channel over any byte-stream Duplex: decodes frames
- * into messages for a handler and writes messages out whole and in order.
- * Used by the agent (over the virtio port) and by the host client alike.
+ * One end of the agent channel over any byte transport: decodes frames into
+ * messages for a handler and writes messages out whole and in order. The
+ * same code runs in the agent (QuickJS, over the virtio port) and in the host
+ * client (Node, over a Duplex: node-channel.ts), so each side binds its own
+ * transport: it calls receive() with what arrives and finish() at its end.
  */
-import type { Duplex } from 'node:stream';
 import { encodeControl, encodeDataHeader, FrameDecoder, ProtocolError } from './frames.js';
 import type { ControlMessage, DataMessage, Message } from './protocol.js';
 
@@ -14,19 +15,21 @@ export interface ChannelHandler {
   closed(error?: Error): void;
 }
 
+export interface Transport {
+  /** Writes the buffers in order, as one unit; `written` runs once the transport has taken them. */
+  write(buffers: Uint8Array[], written?: (error?: Error | null) => void): void;
+  /** Ends the transport after what is queued. */
+  end(): void;
+}
+
 export class Channel {
   private readonly decoder = new FrameDecoder();
   private done = false;
 
   constructor(
-    private readonly stream: Duplex,
+    private readonly transport: Transport,
     private readonly handler: ChannelHandler,
-  ) {
-    stream.on('data', (chunk: Buffer) => this.receive(chunk));
-    stream.once('end', () => this.finish());
-    stream.once('close', () => this.finish());
-    stream.once('error', (err) => this.finish(err));
-  }
+  ) {}
 
   /** Queues a control message; `written` runs once the transport has taken it. */
   send(message: ControlMessage, written?: (error?: Error | null) => void): void {
@@ -34,16 +37,13 @@ export class Channel {
       written?.(new Error('agent channel is closed'));
       return;
     }
-    this.stream.write(encodeControl(message), written);
+    this.transport.write([encodeControl(message)], written);
   }
 
-  sendData(type: DataMessage['type'], id: number, payload: Buffer): void {
+  sendData(type: DataMessage['type'], id: number, payload: Uint8Array): void {
     if (this.done) return;
-    // Header and payload in one transport write (writev), without copying the payload.
-    this.stream.cork();
-    this.stream.write(encodeDataHeader(type, id, payload.length));
-    this.stream.write(payload);
-    this.stream.uncork();
+    // Header and payload in one transport write, without copying the payload.
+    this.transport.write([encodeDataHeader(type, id, payload.length), payload]);
   }
 
   get closed(): boolean {
@@ -52,10 +52,11 @@ export class Channel {
 
   /** Ends the channel from this side after what is queued. */
   end(): void {
-    if (!this.done) this.stream.end();
+    if (!this.done) this.transport.end();
   }
 
-  private receive(chunk: Buffer): void {
+  /** Bytes from the transport, as they come. */
+  receive(chunk: Uint8Array): void {
     if (this.done) return;
     try {
       for (const message of this.decoder.push(chunk)) {
@@ -66,11 +67,12 @@ export class Channel {
       if (!(err instanceof ProtocolError)) throw err;
       this.finish(err);
       // end, not destroy: what was queued (such as an error report) still goes out.
-      this.stream.end();
+      this.transport.end();
     }
   }
 
-  private finish(error?: Error): void {
+  /** The transport ended (with an error if it failed). */
+  finish(error?: Error): void {
     if (this.done) return;
     this.done = true;
     this.handler.closed(error);

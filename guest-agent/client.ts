@@ -13,9 +13,10 @@
  * Read stdout and stderr: unread output stops the container, by design.
  */
 import { Readable, Writable, type Duplex } from 'node:stream';
-import { Channel } from './channel.js';
+import type { Channel } from './channel.js';
 import { CreditedSender, CreditReceiver, StreamClosedError } from './flow-control.js';
 import { ProtocolError } from './frames.js';
+import { duplexChannel } from './node-channel.js';
 import {
   INITIAL_CREDIT,
   MAX_DATA,
@@ -74,7 +75,7 @@ class InboundStream extends Readable {
     super({ highWaterMark: INITIAL_CREDIT });
   }
 
-  deliver(payload: Buffer): void {
+  deliver(payload: Uint8Array): void {
     this.credit.received(payload.length);
     this.received += payload.length;
     if (!this.readableEnded && !this.destroyed) this.push(payload);
@@ -142,7 +143,7 @@ class Process implements ContainerProcess {
     this.resolvePid(pid);
   }
 
-  data(type: DataMessage['type'], payload: Buffer): void {
+  data(type: DataMessage['type'], payload: Uint8Array): void {
     if (type === MessageType.stdout) this.stdout.deliver(payload);
     else if (type === MessageType.stderr) this.stderr.deliver(payload);
     else throw new ProtocolError(`guest sent ${streamOfType(type)} data`);
@@ -209,7 +210,7 @@ export class AgentClient {
         stream.destroy();
         reject(new Error(`guest agent did not say hello within ${options.timeoutMs ?? 30_000} ms`));
       }, options.timeoutMs ?? 30_000);
-      const channel = new Channel(stream, {
+      const channel = duplexChannel(stream, {
         message: (message) => {
           if (client) return client.handle(message);
           clearTimeout(timer);

@@ -14,16 +14,23 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 const isCleanString = (v: unknown): v is string => isString(v) && !v.includes('\0');
 const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 0xffff;
 
-function stringList(value: unknown, field: string): string[] {
+/** Bounds on list lengths, below the exec helper's own (its argv, MAX_GROUPS, MAX_RLIMITS). */
+const MAX_STRINGS = 2048;
+const MAX_GROUPS = 200;
+const MAX_RLIMITS = 16;
+
+function stringList(value: unknown, field: string, max = MAX_STRINGS): string[] {
   if (!Array.isArray(value) || !value.every(isCleanString)) throw new SpecError(`${field} must be a list of strings`);
+  if (value.length > max) throw new SpecError(`${field} has ${value.length} items, at most ${max} allowed`);
   return value;
 }
 
 function rootfs(value: unknown): RootfsSpec {
   const v = (value ?? {}) as Fields;
   if (isCleanString(v.device) && isCleanString(v.fstype) && v.device.startsWith('/')) return { device: v.device, fstype: v.fstype };
-  if (isCleanString(v.directory) && v.directory.startsWith('/')) return { directory: v.directory };
-  throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths');
+  // A directory becomes overlayfs's lowerdir option: its separators would smuggle in other options.
+  if (isCleanString(v.directory) && v.directory.startsWith('/') && !/[,:\\]/.test(v.directory)) return { directory: v.directory };
+  throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\)');
 }
 
 function limit(value: unknown): number | 'unlimited' {
@@ -33,6 +40,7 @@ function limit(value: unknown): number | 'unlimited' {
 
 function rlimits(value: unknown): Rlimit[] {
   if (!Array.isArray(value)) throw new SpecError('rlimits must be a list');
+  if (value.length > MAX_RLIMITS) throw new SpecError(`rlimits has ${value.length} items, at most ${MAX_RLIMITS} allowed`);
   return value.map((item: Fields) => {
     if (!isString(item?.type) || !/^[a-z]+$/.test(item.type)) throw new SpecError('rlimit type must be a name like "nofile"');
     return { type: item.type, soft: limit(item.soft), hard: limit(item.hard) };
@@ -60,7 +68,7 @@ export function parseStart(body: Fields): StartMessage {
     if (!isCleanString(body.user) || body.user.includes('\n')) throw new SpecError('user must be a string');
     spec.user = body.user;
   }
-  if (body.additionalGroups !== undefined) spec.additionalGroups = stringList(body.additionalGroups, 'additionalGroups');
+  if (body.additionalGroups !== undefined) spec.additionalGroups = stringList(body.additionalGroups, 'additionalGroups', MAX_GROUPS);
   if (body.stdin !== undefined) {
     if (typeof body.stdin !== 'boolean') throw new SpecError('stdin must be true or false');
     spec.stdin = body.stdin;

@@ -18,9 +18,9 @@ export class CreditedSender {
   private waiting: { resume: () => void; fail: (err: Error) => void } | undefined;
   private closedBecause: Error | undefined;
 
-  constructor(private readonly write: (payload: Buffer) => void) {}
+  constructor(private readonly write: (payload: Uint8Array) => void) {}
 
-  async send(chunk: Buffer): Promise<void> {
+  async send(chunk: Uint8Array): Promise<void> {
     for (let offset = 0; offset < chunk.length;) {
       while (this.credit === 0) {
         if (this.closedBecause) throw this.closedBecause;

@@ -5,7 +5,7 @@
  */
 
 export const PROTOCOL_VERSION = 1;
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = '0.2.0';
 
 /** The virtio-console port (multiport) the agent serves on. */
 export const PORT_NAME = 'vmctr.agent';
@@ -45,6 +45,7 @@ export interface Hello {
   protocol: number;
   agent: string;
   kernel: string;
+  /** The JavaScript engine running the agent (the field's name dates from the Node agent). */
   node: string;
   /** Guest uptime in seconds when the hello was sent (from /proc/uptime). */
   uptime: number;
@@ -105,7 +106,7 @@ export type ControlMessage =
 export interface DataMessage {
   type: typeof MessageType.stdin | typeof MessageType.stdout | typeof MessageType.stderr;
   id: number;
-  payload: Buffer;
+  payload: Uint8Array;
 }
 
 export type Message = ControlMessage | DataMessage;

@@ -1,8 +1,9 @@
 /*
  * vmctr-exec: starts one container process for the guest agent and stays
- * beside it until it ends. It does what Node cannot: chroot, setgroups,
- * setsid with a controlling pty, a private UTS namespace for the hostname,
- * and reaping orphans (it is a child subreaper, as the agent may be PID 1).
+ * beside it until it ends, so that the agent's single event loop never
+ * forks into a half-set-up child: chroot, setgroups, setsid with a
+ * controlling pty, a private UTS namespace for the hostname, and reaping
+ * orphans (it is a child subreaper, as the agent may be PID 1).
  *
  *   vmctr-exec [--root DIR] [--cwd DIR] [--uid N] [--gid N] [--groups N,N,...]
  *              [--hostname NAME] [--rlimit NAME=SOFT:HARD]... [--tty ROWS COLS]
@@ -370,7 +371,7 @@ int main(int argc, char **argv) {
   fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
   parse_options(&o, argc, argv);
 
-  /* The agent may be PID 1, which Node does not make a reaper of strangers. */
+  /* The container's orphans come to this process, not to the agent (PID 1): it kills and reaps them before the final status. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) fail(125, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;

@@ -1,8 +1,9 @@
 /**
  * What the agent tests run against, without a VM: the vmctr-exec helper
  * compiled with gcc, a root filesystem made of busybox-static, and the agent
- * itself as a host process in a private mount namespace, its channel a
- * socketpair on fd 3, driven through AgentClient.
+ * itself (the QuickJS binary the agent image holds) as a host process in a
+ * private mount namespace, its channel a socketpair on fd 3, driven through
+ * AgentClient.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,8 +17,14 @@ import { AgentClient, type ContainerExit, type ContainerProcess } from '../../gu
 import type { ContainerSpec } from '../../guest-agent/protocol.js';
 
 const run = promisify(execFile);
-export const AGENT_JS = fileURLToPath(new URL('../../guest-agent/agent.js', import.meta.url));
+const AGENT_BUILD = fileURLToPath(new URL('../../../guest-agent/build-agent.sh', import.meta.url));
 const HELPER_SOURCE = fileURLToPath(new URL('../../../guest-agent/exec/vmctr-exec.c', import.meta.url));
+
+/** The agent binary, built (and cached) by guest-agent/build-agent.sh. */
+export async function buildAgent(): Promise<string> {
+  const { stdout } = await run(AGENT_BUILD, [], { maxBuffer: 1 << 20 });
+  return stdout.trim().split('\n').pop()!;
+}
 
 /** Compiles vmctr-exec once per source version (shared by the test processes). */
 export async function buildHelper(): Promise<string> {
@@ -59,9 +66,10 @@ export interface AgentUnderTest {
 }
 
 export async function startAgent(helper: string): Promise<AgentUnderTest> {
+  const agent = await buildAgent();
   const stateDir = await mkdtemp(join(tmpdir(), 'vmctr-agent-state-'));
   return startAgentCommand(
-    ['unshare', '-m', '--propagation', 'private', process.execPath, AGENT_JS, '--channel-fd', '3', '--exec-helper', helper, '--state-dir', stateDir],
+    ['unshare', '-m', '--propagation', 'private', agent, '--channel-fd', '3', '--exec-helper', helper, '--state-dir', stateDir],
     () => rm(stateDir, { recursive: true, force: true }),
   );
 }

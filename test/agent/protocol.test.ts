@@ -28,7 +28,7 @@ test('frames survive any chunking; data payloads are raw and byte-exact', (t) =>
     for (let at = 0; at < wire.length; at += size) messages.push(...decoder.push(wire.subarray(at, at + size)));
     t.is(messages.length, 4, `chunks of ${size}`);
     t.deepEqual(messages[0]!.type, MessageType.hello);
-    t.true('payload' in messages[1]! && messages[1].id === 7 && messages[1].payload.equals(payload), `payload, chunks of ${size}`);
+    t.true('payload' in messages[1]! && messages[1].id === 7 && Buffer.from(messages[1].payload).equals(payload), `payload, chunks of ${size}`);
     t.deepEqual(messages[2], { type: MessageType.exit, body: { id: 7, code: 3 } });
     t.true('payload' in messages[3]! && messages[3].payload.length === 0);
   }

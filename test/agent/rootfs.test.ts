@@ -1,11 +1,11 @@
 import test from 'ava';
-import { planRootfs } from '../../guest-agent/rootfs.js';
+import { describeMount, planRootfs } from '../../guest-agent/rootfs.js';
 
 test('a block device is mounted read-only under a tmpfs overlay, then proc, sys, dev, dev/pts and a fresh /tmp', (t) => {
   const { root, steps } = planRootfs({ device: '/dev/vdb', fstype: 'ext4' }, '/run/vmctr/1');
   t.is(root, '/run/vmctr/1/root');
   t.deepEqual(
-    steps.map((s) => s.argv.join(' ')),
+    steps.map((s) => describeMount(s.mount)),
     [
       'mount -t ext4 -o ro /dev/vdb /run/vmctr/1/lower',
       'mount -t tmpfs -o mode=0755 tmpfs /run/vmctr/1/scratch',
@@ -23,5 +23,5 @@ test('a block device is mounted read-only under a tmpfs overlay, then proc, sys,
 test('a directory is the lower layer as it is: no mount of its own', (t) => {
   const { steps } = planRootfs({ directory: '/srv/rootfs' }, '/run/vmctr/2');
   t.is(steps.length, 7);
-  t.regex(steps[1]!.argv.join(' '), /lowerdir=\/srv\/rootfs,/);
+  t.regex(steps[1]!.mount.data, /lowerdir=\/srv\/rootfs,/);
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { containerEnv } from '../../guest-agent/container.js';
+import { containerEnv } from '../../guest-agent/container-env.js';
 import { resolveUser } from '../../guest-agent/users.js';
 import { GROUP, PASSWD } from './fixtures.js';
 

@@ -1,0 +1,229 @@
+/**
+ * One container process inside the guest: mounts its root, resolves its
+ * user, starts it through vmctr-exec, relays stdio under flow control and
+ * reports how it ended, after the last byte of its output.
+ */
+import type { Channel } from '../channel.js';
+import { controlLine, helperArgs, parseStatusLine, type HelperStatus } from '../exec-helper.js';
+import { containerEnv } from '../container-env.js';
+import { CreditedSender, CreditReceiver } from '../flow-control.js';
+import { joinPath } from '../path.js';
+import { MessageType, SETUP_FAILURE, type ControlMessage, type DataStream, type StartMessage } from '../protocol.js';
+import { resolveUser } from '../users.js';
+import { decodeUtf8, encodeUtf8 } from '../utf8.js';
+import { MountedRootfs } from './mounted-rootfs.js';
+import type { ByteReader, Child, Platform } from './platform.js';
+
+export interface ContainerOptions {
+  /** Path of the vmctr-exec binary. */
+  helper: string;
+  /** Where per-container mount points live (a tmpfs in the guest). */
+  stateDir: string;
+}
+
+/** The most of the container's /etc/passwd or /etc/group the agent reads. */
+const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
+/** Control bytes queued for vmctr-exec at most: a host flooding signals or resizes loses the excess, the agent no memory. */
+const MAX_CONTROL_QUEUE = 64 * 1024;
+/** vmctr-exec's status lines are short; a longer one is cut here. */
+const MAX_STATUS_LINE = 4096;
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 500);
+}
+
+export class Container {
+  private child: Child | undefined;
+  private rootfs: MountedRootfs | undefined;
+  private controlQueued = 0;
+  private stopping = false;
+  private ended = false;
+  /** The helper starts within the constructor (mounts and spawn are synchronous), so nothing from the host comes before. */
+  private stdinState: 'open' | 'closed' | 'discard' = 'discard';
+  private readonly stdinCredit: CreditReceiver;
+  private readonly senders: Record<'stdout' | 'stderr', CreditedSender>;
+  /** Settles once the container's last message is sent. */
+  readonly finished: Promise<void>;
+
+  constructor(
+    private readonly spec: StartMessage,
+    private readonly channel: Channel,
+    private readonly options: ContainerOptions,
+    private readonly platform: Platform,
+  ) {
+    const id = spec.id;
+    this.stdinCredit = new CreditReceiver(`container ${id} stdin`, (bytes) =>
+      this.send({ type: MessageType.credit, body: { id, stream: 'stdin', bytes } }),
+    );
+    this.senders = {
+      stdout: new CreditedSender((payload) => channel.sendData(MessageType.stdout, id, payload)),
+      stderr: new CreditedSender((payload) => channel.sendData(MessageType.stderr, id, payload)),
+    };
+    this.finished = this.run();
+  }
+
+  /** True until the process has ended and its last message is sent. */
+  get running(): boolean {
+    return !this.ended;
+  }
+
+  stdin(payload: Uint8Array): void {
+    this.stdinCredit.received(payload.length);
+    this.writeStdin(payload);
+  }
+
+  closeStdin(): void {
+    if (this.stdinState !== 'open') return;
+    this.stdinState = 'closed';
+    this.child?.stdin?.end();
+  }
+
+  credit(stream: DataStream, bytes: number): void {
+    if (stream !== 'stdin') this.senders[stream].grant(bytes);
+  }
+
+  signal(signal: number): void {
+    this.control(controlLine.signal(signal));
+  }
+
+  resize(rows: number, cols: number): void {
+    if (this.spec.tty) this.control(controlLine.resize(rows, cols));
+  }
+
+  /** Kills the container (vmctr-exec does, when its control fd closes) and stops sending. */
+  stop(reason: Error): void {
+    this.stopping = true;
+    this.child?.control.end();
+    this.senders.stdout.close(reason);
+    this.senders.stderr.close(reason);
+  }
+
+  unmount(): void {
+    this.rootfs?.unmount();
+  }
+
+  private send(message: ControlMessage): void {
+    this.channel.send(message);
+  }
+
+  private control(line: string): void {
+    // The helper ends before the agent stops writing: late lines meet a closed pipe, which is fine.
+    if (this.ended || this.stopping || !this.child) return;
+    if (this.controlQueued + line.length > MAX_CONTROL_QUEUE) return;
+    this.controlQueued += line.length;
+    const written = () => (this.controlQueued -= line.length);
+    this.child.control.write([encodeUtf8(line)]).then(written, written);
+  }
+
+  private async run(): Promise<void> {
+    const id = this.spec.id;
+    let child: Child;
+    try {
+      child = this.spawnHelper();
+    } catch (err) {
+      this.ended = true;
+      // Everything before the exec is set-up: exec failures come later, from vmctr-exec's status.
+      this.send({ type: MessageType.error, body: { id, code: SETUP_FAILURE, message: oneLine(err) } });
+      return;
+    }
+    const result: { final?: HelperStatus } = {};
+    const [status] = await Promise.all([
+      child.exited,
+      this.readStatus(child.status, (s) => {
+        if (s.kind === 'started') this.send({ type: MessageType.started, body: { id, pid: s.pid } });
+        else result.final = s;
+      }),
+      this.pump(child.stdout, this.senders.stdout),
+      this.pump(child.stderr, this.senders.stderr),
+    ]);
+    this.ended = true;
+    child.control.end();
+    this.discardStdin();
+    const final = result.final;
+    if (final?.kind === 'exit') this.send({ type: MessageType.exit, body: { id, ...final.status } });
+    else if (final?.kind === 'error') this.send({ type: MessageType.error, body: { id, code: final.code, message: final.message } });
+    else {
+      const helperEnd = 'signal' in status ? `killed by signal ${status.signal}` : `exit status ${status.code}`;
+      this.send({ type: MessageType.error, body: { id, code: SETUP_FAILURE, message: `vmctr-exec ended without a status (${helperEnd})` } });
+    }
+  }
+
+  private spawnHelper(): Child {
+    const dir = joinPath(this.options.stateDir, String(this.spec.id));
+    try {
+      this.rootfs = MountedRootfs.mount(this.platform, this.spec.rootfs, dir);
+    } catch (err) {
+      throw new Error(`rootfs: ${oneLine(err)}`);
+    }
+    const root = this.rootfs.root;
+    // The container's own account files: a name means what the image says it means.
+    const accounts = (file: string) => decodeUtf8(this.platform.readFile(joinPath(root, file), MAX_ACCOUNT_FILE) ?? new Uint8Array());
+    const user = resolveUser(this.spec.user, this.spec.additionalGroups ?? [], accounts('etc/passwd'), accounts('etc/group'));
+    if (this.spec.hostname) {
+      this.platform.makeDirectory(joinPath(root, 'etc'));
+      this.platform.writeFile(joinPath(root, 'etc/hostname'), encodeUtf8(`${this.spec.hostname}\n`));
+    }
+    let child: Child;
+    try {
+      const helper = this.options.helper;
+      const environment = Object.entries(containerEnv(this.spec, user)).map(([key, value]) => `${key}=${value}`);
+      child = this.platform.spawn(helper, [helper, ...helperArgs(this.spec, user, root)], environment, this.spec.stdin === true);
+    } catch (err) {
+      throw new Error(`vmctr-exec: ${oneLine(err)}`);
+    }
+    this.child = child;
+    if (child.stdin) this.stdinState = 'open';
+    return child;
+  }
+
+  private writeStdin(payload: Uint8Array): void {
+    const stdin = this.child?.stdin;
+    if (this.stdinState !== 'open' || !stdin) {
+      this.stdinCredit.consumed(payload.length);
+      return;
+    }
+    // EPIPE when the process exits without reading all of its input, as with any pipe: the credit comes back either way.
+    const consumed = () => this.stdinCredit.consumed(payload.length);
+    stdin.write([payload]).then(consumed, consumed);
+  }
+
+  /** From now on stdin goes nowhere, but still returns its credit, so the host never waits on it. */
+  private discardStdin(): void {
+    if (this.stdinState === 'open') this.child?.stdin?.end();
+    this.stdinState = 'discard';
+  }
+
+  private async pump(source: ByteReader, sender: CreditedSender): Promise<void> {
+    try {
+      for (let chunk; (chunk = await source.read()); ) await sender.send(chunk);
+    } catch {
+      // The host is gone (or the pipe failed): nothing can deliver this output any more.
+    } finally {
+      source.close();
+    }
+  }
+
+  private async readStatus(source: ByteReader, onStatus: (status: HelperStatus) => void): Promise<void> {
+    // Bytes until a newline, then one line decoded: a character split across two reads stays whole.
+    const line = new Uint8Array(MAX_STATUS_LINE);
+    let length = 0;
+    try {
+      for (let chunk; (chunk = await source.read()); ) {
+        for (const byte of chunk) {
+          if (byte !== 0x0a) {
+            // A longer line is cut, not grown without bound.
+            if (length < line.length) line[length++] = byte;
+            continue;
+          }
+          const status = parseStatusLine(decodeUtf8(line.subarray(0, length)));
+          length = 0;
+          if (status) onStatus(status);
+        }
+      }
+    } catch {
+      // A failed read ends the status like its end of file: the missing status is reported.
+    } finally {
+      source.close();
+    }
+  }
+}
