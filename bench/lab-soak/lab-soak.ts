@@ -7,6 +7,9 @@
  * fault is vmctr's or L2's failure and counted apart.
  *
  *   npm run bench:lab-soak -- [--sequential 100] [--pairs 20] [--busy 2] [--settings tcg=single,...]
+ *   npm run bench:lab-soak -- --starts 20 --settings 'tcg=multi;tcg=single'
+ *       (the hazard per L1: each round starts a fresh L1 per settings, in
+ *       turn, runs one pod in it and stops it; one row per settings)
  *   npm run bench:lab-soak -- --report      # the table and plot of every recorded run
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +28,8 @@ interface SoakResult {
   busy: number;
   sequential: number;
   pairs: number;
+  /** In --starts mode: fresh L1s started, each running one pod. */
+  starts?: number;
   /** Pod runs that completed with exit 0. */
   podsOk: number;
   /** Pod runs that failed while L1 stayed healthy (vmctr's or L2's failure). */
@@ -46,12 +51,19 @@ const { values } = parseArgs({
     pairs: { type: 'string', default: '20' },
     busy: { type: 'string', default: '2' },
     settings: { type: 'string', default: '' },
+    starts: { type: 'string' },
     report: { type: 'boolean', default: false },
   },
 });
 
 if (values.report) {
   await report();
+} else if (values.starts !== undefined) {
+  const results = await starts(Number(values.starts), Number(values.busy), values.settings.split(';').map((text) => parseLabSettings(text)));
+  for (const result of results) {
+    await appendFile(RESULTS, `${JSON.stringify(result)}\n`);
+    console.log(row(result));
+  }
 } else {
   const settings = parseLabSettings(values.settings);
   const result = await soak(Number(values.sequential), Number(values.pairs), Number(values.busy), settings);
@@ -122,6 +134,61 @@ async function soak(sequential: number, pairs: number, busy: number, settings: R
   return result;
 }
 
+/** Rounds of: per settings in turn, a fresh L1, one pod in it, stop. Faults while booting count too. */
+async function starts(rounds: number, busy: number, configs: Array<ReturnType<typeof parseLabSettings>>): Promise<SoakResult[]> {
+  const results = configs.map((settings): SoakResult => ({
+    date: new Date().toISOString(), settings: describeLabSettings(settings), busy, sequential: 0, pairs: 0, starts: 0,
+    podsOk: 0, podFailures: [], faults: [], wallSeconds: 0, podSeconds: [],
+  }));
+  const loaders = Array.from({ length: busy }, () => busyLoop());
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+    for (const result of results) result.interrupted = true;
+  });
+  try {
+    for (let round = 1; round <= rounds && !stop; round++) {
+      for (const [i, settings] of configs.entries()) {
+        const result = results[i]!;
+        const started = Date.now();
+        result.starts = round;
+        let lab: Lab;
+        try {
+          lab = await Lab.start({ settings });
+        } catch (err) {
+          if (!(err instanceof LabFault)) throw err;
+          result.faults.push({ kind: err.kind, consoleLog: err.consoleLog, during: `L1 boot ${round}` });
+          progress(`LAB FAULT (${result.settings}) during L1 boot ${round}: ${err.message.split('\n')[0]}`);
+          result.wallSeconds += (Date.now() - started) / 1000;
+          continue;
+        }
+        try {
+          const at = Date.now();
+          const r = await lab.exec([join(repoRoot, 'bin/vmctr'), 'run', '--rm', 'default', '--', 'true'], { cwd: repoRoot, env: { VMCTR_ROOT: `/tmp/vmctr-soak-${process.pid}` }, timeoutMs: POD_TIMEOUT_MS });
+          if (r.code === 0) {
+            result.podsOk++;
+            result.podSeconds.push((Date.now() - at) / 1000);
+          } else result.podFailures.push(`start ${round}: exit ${r.code ?? r.signal}: ${r.stderr.toString().trim().split('\n').at(-1) ?? ''}`);
+        } catch (err) {
+          const fault = lab.fault;
+          if (fault) {
+            result.faults.push({ kind: fault.kind, consoleLog: fault.consoleLog, during: `start ${round}` });
+            progress(`LAB FAULT (${result.settings}) in L1 ${round}: ${fault.message.split('\n')[0]}`);
+          } else result.podFailures.push(`start ${round}: ${(err as Error).message.split('\n')[0]}`);
+        } finally {
+          await lab.stop();
+        }
+        result.wallSeconds += (Date.now() - started) / 1000;
+      }
+      progress(`round ${round}/${rounds}: ${results.map((r) => `${r.settings}: ${r.faults.length} faults in ${r.starts} L1s`).join('; ')}`);
+    }
+  } finally {
+    for (const loader of loaders) loader.kill('SIGKILL');
+  }
+  for (const result of results) result.wallSeconds = Math.round(result.wallSeconds);
+  return results;
+}
+
 /** A fresh L1 after a fault; one that faults while booting is counted too. */
 async function startAfterFault(settings: ReturnType<typeof parseLabSettings>, result: SoakResult): Promise<Lab> {
   for (;;) {
@@ -148,7 +215,8 @@ function progress(line: string): void {
 
 function row(r: SoakResult): string {
   const kinds = r.faults.length ? ` (${r.faults.map((f) => f.kind).join(', ')})` : '';
-  const pods = r.interrupted ? `${r.podsOk + r.podFailures.length} of ${r.sequential} + ${r.pairs}×2 (stopped early)` : `${r.sequential} + ${r.pairs}×2`;
+  const planned = r.starts !== undefined ? `${r.starts} fresh L1s × 1 pod` : `${r.sequential} + ${r.pairs}×2`;
+  const pods = r.interrupted ? `${r.podsOk + r.podFailures.length} of ${planned} (stopped early)` : planned;
   return `| ${r.date.slice(0, 10)} | ${r.settings} | ${r.busy} | ${pods} | ${r.podsOk} | ${r.faults.length}${kinds} | ${r.podFailures.length} | ${(r.wallSeconds / 60).toFixed(1)} | ${median(r.podSeconds).toFixed(1)} |`;
 }
 
