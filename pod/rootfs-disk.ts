@@ -11,13 +11,13 @@
  * image layer applier: the tar package's own extractor rewrites absolute and
  * climbing symlink targets, which are legitimate in a root filesystem (they
  * resolve inside the container), while the applier keeps them verbatim and
- * still writes nothing outside the directory.
+ * still writes nothing outside the directory. The applier (and the tar
+ * package) is loaded only for a tar: a directory needs none of it.
  */
 import { spawn } from 'node:child_process';
 import { chmod, lstat, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImageError } from '../image/image-error.js';
-import { applyLayer, DirectoryMetadataLog } from '../image/layer-apply.js';
 
 /** A failure the user can act on; the message is one line. */
 export class RootfsError extends Error {
@@ -78,6 +78,7 @@ async function extractTar(source: string, diskPath: string): Promise<string> {
   const directory = await mkdtemp(join(dirname(diskPath), `.${basename(diskPath)}.rootfs-`));
   try {
     await chmod(directory, 0o755); // unless the archive has an entry for its root
+    const { applyLayer, DirectoryMetadataLog } = await import('../image/layer-apply.js');
     const directories = new DirectoryMetadataLog();
     await applyLayer(source, directory, { what: source, directories, warn: () => {} });
     await directories.apply();
