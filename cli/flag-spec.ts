@@ -60,7 +60,7 @@ export function allowedValues(spec: FlagSpec): string | undefined {
     if (spec.max !== undefined) return `an integer of at most ${spec.max}`;
     return 'an integer';
   }
-  if (spec.type === 'string' && spec.options) return `one of ${spec.options.join(', ')}`;
+  if (spec.type === 'string' && spec.options) return spec.options.length > 1 ? `${spec.options.slice(0, -1).join(', ')} or ${spec.options.at(-1)}` : spec.options[0];
   if (spec.type === 'string' && spec.format) return spec.format.expected;
   return undefined;
 }
@@ -77,7 +77,7 @@ function shown(value: string): string {
 
 /** `value` as `spec` takes it, or a one-line reason naming `written` (the flag as typed). */
 function convert(spec: Exclude<FlagSpec, { type: 'boolean' }>, written: string, value: string): string | number | Error {
-  const wrong = () => new Error(`${written} ${shown(value)}: expected ${allowedValues(spec)}`);
+  const wrong = () => new Error(`${written} needs ${allowedValues(spec)}, got ${shown(value)}`);
   if (spec.type === 'integer') {
     const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(n) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) return wrong();
@@ -103,20 +103,17 @@ export function parseCommandLine<X extends CommandSyntax>(syntax: X, argv: reado
   const values: Record<string, string | number | boolean | string[] | undefined> = {};
   /** How each single-valued flag was written when first given, for the repeat error. */
   const given = new Map<string, string>();
-  let mistake: Error | undefined;
+  let mistake: string | undefined;
   let help = false;
   const fail = (message: string) => {
-    mistake ??= new Error(message);
+    mistake ??= message;
   };
   const set = (name: string, spec: FlagSpec, written: string, raw: string | undefined) => {
     if (spec.type === 'boolean') {
       values[name] = true;
       return;
     }
-    if (raw === undefined) {
-      const allowed = allowedValues(spec);
-      return fail(`${written} needs a value${allowed ? `: ${allowed}` : ''}`);
-    }
+    if (raw === undefined) return fail(`${written} needs ${allowedValues(spec) ?? 'a value'}, got nothing`);
     const value = convert(spec, written, raw);
     if (value instanceof Error) return fail(value.message);
     if (spec.type === 'string' && spec.multiple) {
@@ -170,7 +167,7 @@ export function parseCommandLine<X extends CommandSyntax>(syntax: X, argv: reado
     }
   }
   if (help) return 'help';
-  if (mistake) throw new UserError(mistake.message, syntax.usageExitCode);
+  if (mistake !== undefined) throw new UserError(mistake, syntax.usageExitCode);
 
   const operands = argv.slice(i);
   for (const [name, spec] of Object.entries(specs)) {

@@ -6,7 +6,7 @@
 // Before the guest runs only what it needs is done: the kernel is opened
 // (read later, its loadable segments only, straight into guest memory), the
 // host checked, the pod's directory claimed and its disks found; the pod's
-// record is written while the guest boots.
+// record is written meanwhile, waited for by nothing before the guest runs.
 import { createWriteStream, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
@@ -100,9 +100,11 @@ export async function run(request: RunRequest): Promise<void> {
       throw err;
     }
     const record: PodRecord = { name: dir.name, rootfs, command, pid: process.pid, created: new Date().toISOString(), state: 'running' };
-    // pod.json is rewritten as the pod goes on, one write at a time (they share a temporary file); none is waited for before the guest runs.
+    // pod.json is rewritten as the pod goes on, one write at a time (they share a temporary file). The first is
+    // only issued here: the thread pool does it while the root filesystem and the VM are set up, and nothing waits for it.
     let written: Promise<void> = Promise.resolve();
     const save = () => (written = written.catch(() => {}).then(() => dir.write(record)));
+    void save().catch(() => {});
     const settle = async () => {
       if (flags.rm) {
         await written.catch(() => {});
@@ -160,7 +162,7 @@ async function runPod(dir: PodDir, record: PodRecord, save: () => Promise<void>,
   const tty = opts.tty ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } : undefined;
   let pod: Pod;
   try {
-    const starting = Pod.start({
+    pod = await Pod.start({
       kernel: opts.kernel,
       agentImage: opts.agentImage,
       rootfsDisk: rootfs.disk,
@@ -174,9 +176,6 @@ async function runPod(dir: PodDir, record: PodRecord, save: () => Promise<void>,
         ...(tty ? { tty } : {}),
       },
     });
-    // The guest is running (or Pod.start has failed) by now: the record can be written meanwhile.
-    void save().catch(() => {});
-    pod = await starting;
   } catch (err) {
     await rootfs.release();
     if (err instanceof BootError) throw new UserError(err.message, RunExitCode.error);
