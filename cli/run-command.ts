@@ -18,7 +18,7 @@ import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { Pod, type PodExit } from '../pod/pod.js';
 import { PodDir, PodNameError, type PodRecord } from '../pod/pod-dir.js';
 import { prepareRootfs, RootfsError } from '../pod/rootfs-source.js';
-import { storeRoot } from '../image/store.js';
+import { storeRoot } from '../image/store-root.js';
 import { ImageError } from '../image/image-error.js';
 import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { agentImagePath, defaultImagePath, defaultKernelPath, openInputFile } from './guest-kernel.js';

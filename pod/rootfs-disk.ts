@@ -14,7 +14,6 @@
  * still writes nothing outside the directory. The applier (and the tar
  * package) is loaded only for a tar: a directory needs none of it.
  */
-import { spawn } from 'node:child_process';
 import { chmod, lstat, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImageError } from '../image/image-error.js';
@@ -129,6 +128,8 @@ async function mke2fs(directory: string, image: string, contentBlocks: number, c
   const args = ['-q', '-t', 'ext4', '-b', String(BLOCK), '-I', String(INODE_SIZE), '-N', String(inodes), '-m', '0', '-O', '^has_journal,^resize_inode', '-d', directory, image, `${kib}K`];
   // Debian keeps mke2fs in /usr/sbin, which a non-root PATH lacks.
   const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+  // Loaded here, not imported: `vmctr run` imports this module, and the default image needs no disk built before its guest runs.
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn('mke2fs', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
