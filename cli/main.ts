@@ -9,8 +9,10 @@
 // And `vmctr boot` and `vmctr run` start without oclif at all unless help
 // is asked for (fastStart below).
 // bin/vmctr runs this module bundled with everything it imports but oclif
-// (dist/cli/vmctr.js, `npm run build:bundle`): one file to read instead of
-// about fifty, each a path lookup and a read.
+// (dist/cli/vmctr.js, `npm run build:bundle`), split where it imports on
+// demand: a command reads a few files instead of about fifty, each a path
+// lookup and a read, and only the code and Node built-ins it needs (one
+// bundle would make `boot` load run's and the image side's built-ins too).
 // Everything else is imported after the compile cache is on. oclif's check
 // of its own engines range loads all of semver (47 modules) to compare
 // against the Node that bin/vmctr ships: it is turned off.
