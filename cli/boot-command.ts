@@ -1,11 +1,11 @@
-// `vmctr boot` without oclif: its flags (one definition, for the oclif
-// command in commands/boot.ts and for the CLI's fast path in main.ts) and
-// what it does. Nothing here loads oclif.
+// `vmctr boot` without oclif: its command line (one definition and one
+// parser, for the oclif command in commands/boot.ts and for the CLI's fast
+// path in main.ts) and what it does. Nothing here loads oclif.
 import { checkHostSupport } from '../vmm/kvm/host-support.js';
 import type { FileImage } from '../vmm/boot/boot-image.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
-import { MAX_CPUS, Vm, type VmConfig, type VmExit } from '../vmm/vm.js';
-import type { FlagSpecs, FlagValues } from './flag-spec.js';
+import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB, Vm, type VmConfig, type VmExit } from '../vmm/vm.js';
+import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { defaultKernelPath, demoInitramfsPath, openInputFile } from './guest-kernel.js';
 import { LineBufferedOutput } from './line-buffered-output.js';
 import { UserError } from './user-error.js';
@@ -32,11 +32,19 @@ export const bootFlags = {
   initrd: { type: 'string', description: 'initramfs (cpio, optionally compressed) [default: the demo initramfs when --kernel is not given]' },
   cmdline: { type: 'string', description: 'extra kernel parameters, after the ones vmctr needs', default: 'quiet' },
   cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
-  memory: { type: 'integer', description: 'guest memory in MiB', default: 256 },
+  memory: { type: 'integer', description: 'guest memory in MiB', default: 256, min: MIN_MEMORY_MIB, max: MAX_MEMORY_MIB },
   console: { type: 'string', description: 'the guest console device', options: ['virtio', 'serial'], default: 'virtio' },
-} as const satisfies FlagSpecs;
+} as const;
+
+export const bootSyntax = { command: 'boot', flags: bootFlags, usageExitCode: BootExitCode.usage } as const satisfies CommandSyntax;
 
 export type BootFlags = FlagValues<typeof bootFlags>;
+
+/** `vmctr boot`'s flags from its arguments, or 'help'; a usage error is a one-line UserError with exit status 2. */
+export function parseBootArgv(argv: readonly string[]): BootFlags | 'help' {
+  const line = parseCommandLine(bootSyntax, argv);
+  return line === 'help' ? line : line.flags;
+}
 
 /** Boots the VM `flags` describe and streams its console; sets process.exitCode by how the guest ended. */
 export async function boot(flags: BootFlags): Promise<void> {

@@ -1,4 +1,4 @@
-import { Command } from '@oclif/core';
+import { Command, Help } from '@oclif/core';
 import { exitWithError } from './user-error.js';
 
 export { EXIT_USAGE, UserError } from './user-error.js';
@@ -7,5 +7,14 @@ export { EXIT_USAGE, UserError } from './user-error.js';
 export abstract class VmctrCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
     exitWithError(err);
+  }
+
+  /**
+   * The command's help, for a command that reads its own arguments
+   * (flag-spec.ts) and finds `--help` among them: oclif's CLI shows help
+   * before the command runs, but a command run by other means may get here.
+   */
+  protected async showOwnHelp(): Promise<void> {
+    await new Help(this.config).showHelp([this.id ?? this.constructor.name.toLowerCase()]);
   }
 }

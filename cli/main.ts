@@ -6,10 +6,13 @@
 //    below are not parsed and compiled again on every run;
 //  - oclif's command manifest (command-manifest.ts), so a run imports only
 //    the command it runs, not every command with its dependencies.
-// And `vmctr boot` usually starts without oclif at all (fastBoot below).
+// And `vmctr boot` and `vmctr run` start without oclif at all unless help
+// is asked for (fastStart below).
 // bin/vmctr runs this module bundled with everything it imports but oclif
-// (dist/cli/vmctr.js, `npm run build:bundle`): one file to read instead of
-// about fifty, each a path lookup and a read.
+// (dist/cli/vmctr.js, `npm run build:bundle`), split where it imports on
+// demand: a command reads a few files instead of about fifty, each a path
+// lookup and a read, and only the code and Node built-ins it needs (one
+// bundle would make `boot` load run's and the image side's built-ins too).
 // Everything else is imported after the compile cache is on. oclif's check
 // of its own engines range loads all of semver (47 modules) to compare
 // against the Node that bin/vmctr ships: it is turned off.
@@ -24,25 +27,41 @@ try {
 }
 
 /**
- * `vmctr boot` with plainly valid flags runs without oclif (about a hundred
- * modules, most of the start-up): its flags are parsed from the same
- * definitions the oclif command uses. Help and anything unusual or wrong
- * take the oclif path, which reports errors as always.
+ * The commands that start without oclif (about a hundred modules, most of
+ * the start-up): each reads its command line with flag-spec.ts, from the
+ * definitions its oclif command shows in help, and reports usage errors
+ * itself. Each loader returns what to run, or 'help' for oclif to show.
  */
-async function fastBoot(argv: string[]): Promise<boolean> {
-  if (argv[0] !== 'boot') return false;
-  const [{ parseFlags }, command, { exitWithError }] = await Promise.all([import('./flag-spec.js'), import('./boot-command.js'), import('./user-error.js')]);
-  const flags = parseFlags(command.bootFlags, argv.slice(1));
-  if (!flags) return false;
+const fastCommands: Record<string, (argv: readonly string[]) => Promise<(() => Promise<void>) | 'help'>> = {
+  boot: async (argv) => {
+    const { boot, parseBootArgv } = await import('./boot-command.js');
+    const flags = parseBootArgv(argv);
+    return flags === 'help' ? flags : () => boot(flags);
+  },
+  run: async (argv) => {
+    const { parseRunArgv, run } = await import('./run-command.js');
+    const request = parseRunArgv(argv);
+    return request === 'help' ? request : () => run(request);
+  },
+};
+
+/** Runs `vmctr boot` or `vmctr run` without oclif; false when oclif is needed (another command, or help). */
+async function fastStart(argv: string[]): Promise<boolean> {
+  const [name, ...rest] = argv;
+  const load = name !== undefined && Object.hasOwn(fastCommands, name) ? fastCommands[name] : undefined;
+  if (!load) return false;
+  const { exitWithError } = await import('./user-error.js');
   try {
-    await command.boot(flags);
+    const start = await load(rest);
+    if (start === 'help') return false;
+    await start();
   } catch (e) {
     exitWithError(e as Error);
   }
   return true;
 }
 
-if (!(await fastBoot(process.argv.slice(2)))) {
+if (!(await fastStart(process.argv.slice(2)))) {
   process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
   const { execute } = await import('@oclif/core');
   const { loadOptions } = await import('./command-manifest.js');

@@ -1,13 +1,21 @@
 import { Flags, type Interfaces } from '@oclif/core';
-import type { FlagSpecs, FlagValues } from './flag-spec.js';
+import type { FlagSpecs } from './flag-spec.js';
 
-/** oclif flags for a command's flag definitions (flag-spec.ts); parsing them gives FlagValues. */
-export function toOclifFlags<S extends FlagSpecs>(specs: S): { [K in keyof S]: Interfaces.OptionFlag<FlagValues<S>[K]> } {
+/**
+ * oclif flags for a command's flag definitions (flag-spec.ts), for its help
+ * and oclif's command manifest: the values are read by flag-spec.ts.
+ */
+export function toOclifFlags(specs: FlagSpecs): Interfaces.FlagInput {
   return Object.fromEntries(Object.entries(specs).map(([name, s]) => {
-    const common = { description: s.description };
-    if (s.type === 'integer') {
-      return [name, Flags.integer({ ...common, ...(s.default !== undefined && { default: s.default }), ...(s.min !== undefined && { min: s.min }), ...(s.max !== undefined && { max: s.max }) })];
+    const common = { description: s.description, ...(s.char && { char: s.char as Interfaces.AlphabetLowercase }), ...(s.helpGroup && { helpGroup: s.helpGroup }) };
+    switch (s.type) {
+      case 'boolean':
+        return [name, Flags.boolean(common)];
+      case 'integer':
+        return [name, Flags.integer({ ...common, ...(s.default !== undefined && { default: s.default }), ...(s.min !== undefined && { min: s.min }), ...(s.max !== undefined && { max: s.max }) })];
+      case 'string':
+        if (s.multiple) return [name, Flags.string({ ...common, multiple: true })];
+        return [name, Flags.string({ ...common, ...(s.default !== undefined && { default: s.default }), ...(s.options && { options: [...s.options] }) })];
     }
-    return [name, Flags.string({ ...common, ...(s.default !== undefined && { default: s.default }), ...(s.options && { options: [...s.options] }) })];
-  })) as { [K in keyof S]: Interfaces.OptionFlag<FlagValues<S>[K]> };
+  }));
 }

@@ -34,12 +34,7 @@ interface RecordFile {
   readonly images: ImageRecord[];
 }
 
-export const DEFAULT_ROOT = '/var/lib/vmctr';
-
-/** `--root`, else `$VMCTR_ROOT`, else /var/lib/vmctr. */
-export function storeRoot(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? env.VMCTR_ROOT ?? DEFAULT_ROOT;
-}
+export { DEFAULT_ROOT, storeRoot } from './store-root.js';
 
 /** Records are keyed by name and tag; untagged ones by their digest. */
 export function sameName(a: ImageRecord, b: Pick<ImageRecord, 'repository' | 'tag' | 'digest'>): boolean {

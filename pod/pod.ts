@@ -6,6 +6,7 @@
 // virtio-console port `vmctr.agent`.
 import { AgentClient, type ContainerExit, type ContainerProcess } from '../guest-agent/client.js';
 import type { ContainerSpec } from '../guest-agent/protocol.js';
+import type { BootImage } from '../vmm/boot/boot-image.js';
 import { ConsolePortStream } from '../vmm/devices/console/port-stream.js';
 import type { SerialSink } from '../vmm/devices/legacy/serial.js';
 import { Vm, type VmExit } from '../vmm/vm.js';
@@ -18,7 +19,8 @@ const ROOTFS_DEVICE = '/dev/vdb';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface PodConfig {
-  kernel: Uint8Array;
+  /** The guest kernel: bytes, or a file (BootImage) of which Vm.create reads only the loadable segments, during start(). */
+  kernel: Uint8Array | BootImage;
   /** The agent's ext4 image (guest-agent/build-agent-image.sh). */
   agentImage: string;
   /** The container's root filesystem as an ext4 image. */

@@ -11,13 +11,12 @@
  * image layer applier: the tar package's own extractor rewrites absolute and
  * climbing symlink targets, which are legitimate in a root filesystem (they
  * resolve inside the container), while the applier keeps them verbatim and
- * still writes nothing outside the directory.
+ * still writes nothing outside the directory. The applier (and the tar
+ * package) is loaded only for a tar: a directory needs none of it.
  */
-import { spawn } from 'node:child_process';
 import { chmod, lstat, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImageError } from '../image/image-error.js';
-import { applyLayer, DirectoryMetadataLog } from '../image/layer-apply.js';
 
 /** A failure the user can act on; the message is one line. */
 export class RootfsError extends Error {
@@ -78,6 +77,7 @@ async function extractTar(source: string, diskPath: string): Promise<string> {
   const directory = await mkdtemp(join(dirname(diskPath), `.${basename(diskPath)}.rootfs-`));
   try {
     await chmod(directory, 0o755); // unless the archive has an entry for its root
+    const { applyLayer, DirectoryMetadataLog } = await import('../image/layer-apply.js');
     const directories = new DirectoryMetadataLog();
     await applyLayer(source, directory, { what: source, directories, warn: () => {} });
     await directories.apply();
@@ -128,6 +128,8 @@ async function mke2fs(directory: string, image: string, contentBlocks: number, c
   const args = ['-q', '-t', 'ext4', '-b', String(BLOCK), '-I', String(INODE_SIZE), '-N', String(inodes), '-m', '0', '-O', '^has_journal,^resize_inode', '-d', directory, image, `${kib}K`];
   // Debian keeps mke2fs in /usr/sbin, which a non-root PATH lacks.
   const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+  // Loaded here, not imported: `vmctr run` imports this module, and the default image needs no disk built before its guest runs.
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn('mke2fs', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -7,6 +7,7 @@
 // process's RSS, peak and at the end, with its transparent huge pages
 // (guest memory touched included), and when console output starts and the
 // userspace line arrives. Dev tool for bench/boot/startup-split.ts;
+// run-trace.ts extends it for `vmctr run`;
 // touches no production code path.
 import { readFileSync } from 'node:fs';
 import { Vm } from '../../vmm/vm.js';
@@ -14,8 +15,8 @@ import { Vcpu } from '../../vmm/vcpu.js';
 import type { VcpuExit } from '../../vmm/kvm/vcpu-exit.js';
 import { VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE } from '../../vmm/boot/layout.js';
 
-/** performance.now() of the steps before the guest runs. */
-const marks: Record<string, number> = { traceLoaded: performance.now() };
+/** performance.now() of the steps before the guest runs (run-trace.ts adds a pod's). */
+export const marks: Record<string, number> = { traceLoaded: performance.now() };
 const byKey = new Map<string, number>();
 const perSecond: number[] = [];
 /** ms after Vm.run of the first exit of each kind: maps guest uptime (dmesg) to wall-clock time. */

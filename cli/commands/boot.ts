@@ -1,4 +1,4 @@
-import { BootExitCode, boot, bootFlags } from '../boot-command.js';
+import { BootExitCode, boot, bootFlags, parseBootArgv } from '../boot-command.js';
 import { VmctrCommand } from '../command.js';
 import { toOclifFlags } from '../oclif-flags.js';
 
@@ -18,8 +18,10 @@ Exit status: 0 the guest rebooted, 1 vmctr could not start it, 2 bad usage, 3 gu
 
   static override flags = toOclifFlags(bootFlags);
 
+  // The flags are read by boot-command.ts's parser, as on the CLI's fast path: the same values and errors either way.
   async run(): Promise<void> {
-    const { flags } = await this.parse(Boot);
+    const flags = parseBootArgv(this.argv);
+    if (flags === 'help') return this.showOwnHelp();
     await boot(flags);
   }
 }

@@ -1,27 +1,98 @@
 import test from 'ava';
-import { parseFlags } from '../../cli/flag-spec.js';
-import { bootFlags } from '../../cli/boot-command.js';
+import { parseCommandLine } from '../../cli/flag-spec.js';
+import { bootSyntax, parseBootArgv } from '../../cli/boot-command.js';
+import { parseRunArgv, runSyntax } from '../../cli/run-command.js';
+import { UserError } from '../../cli/user-error.js';
 import { MAX_CPUS } from '../../vmm/vm.js';
 
-// The fast path of `vmctr boot` takes only plainly valid arguments; all
-// else must come back undefined so that oclif parses it and reports errors.
+// One parser reads `vmctr boot`'s and `vmctr run`'s arguments, on the CLI's
+// fast path and in the oclif commands: values, 'help', or one-line errors.
 
-const defaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio' };
+const bootDefaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio' };
+const runDefaults = { rm: false, name: undefined, env: [], workdir: undefined, user: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, root: undefined };
 
-test('plainly valid flags parse, with the defaults of the definitions', (t) => {
-  t.deepEqual(parseFlags(bootFlags, []), defaults);
-  t.deepEqual(parseFlags(bootFlags, ['--kernel', '/k', '--initrd=/i', '--cpus', '2', '--memory=512', '--console', 'serial', '--cmdline', 'quiet x=1']), {
+function usageError(t: import('ava').ExecutionContext, parse: () => unknown, message: string, exitCode: number) {
+  const err = t.throws(parse, { instanceOf: UserError });
+  t.is(err?.message, message);
+  t.is(err?.exitCode, exitCode);
+}
+
+test('boot: plainly valid flags, with the defaults of the definitions', (t) => {
+  t.deepEqual(parseBootArgv([]), bootDefaults);
+  t.deepEqual(parseBootArgv(['--kernel', '/k', '--initrd=/i', '--cpus', '2', '--memory=512', '--console', 'serial', '--cmdline', 'quiet x=1']), {
     kernel: '/k', initrd: '/i', cmdline: 'quiet x=1', cpus: 2, memory: 512, console: 'serial',
   });
-  t.deepEqual(parseFlags(bootFlags, ['--cmdline=a=b c']), { ...defaults, cmdline: 'a=b c' });
+  t.deepEqual(parseBootArgv(['--cmdline=a=b c']), { ...bootDefaults, cmdline: 'a=b c' });
+  t.deepEqual(parseBootArgv(['--cmdline', '']), { ...bootDefaults, cmdline: '' }, 'an empty command line drops quiet');
+  t.deepEqual(parseBootArgv(['--cmdline', '-x']), { ...bootDefaults, cmdline: '-x' }, 'a value flag takes the next argument');
+  t.deepEqual(parseBootArgv(['--']), bootDefaults);
 });
 
-test('anything else is left to oclif', (t) => {
-  for (const argv of [
-    ['--help'], ['-h'], ['--version'], ['extra'], ['--'], ['--frobnicate'], ['--kernel'], ['--kernel='], ['--kernel', '-x'],
-    ['--cpus', '0'], ['--cpus', String(MAX_CPUS + 1)], ['--cpus', '-1'], ['--cpus', 'x'], ['--cpus', '1.5'], ['--cpus', '99999999999999999999'],
-    ['--console', 'foo'], ['--memory', '8', '--memory', '16'], ['--constructor', 'x'], ['--toString=1'],
-  ]) {
-    t.is(parseFlags(bootFlags, argv), undefined, argv.join(' '));
-  }
+test('help wins, even after a mistake among the flags', (t) => {
+  for (const argv of [['--help'], ['-h'], ['--cpus', '0', '--help'], ['--frobnicate', '-h']]) t.is(parseBootArgv(argv), 'help', argv.join(' '));
+  t.is(parseRunArgv(['--rm', '-h', 'default']), 'help');
+  t.is(parseRunArgv(['--bad', '--help']), 'help');
+});
+
+test('boot: each mistake is one line naming the flag, the value and what is allowed, exit status 2', (t) => {
+  const flags = '--kernel, --initrd, --cmdline, --cpus, --memory, --console';
+  const cases: [string[], string][] = [
+    [['--cpus', '0'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
+    [['--cpus', String(MAX_CPUS + 1)], `--cpus needs an integer from 1 to ${MAX_CPUS}, got ${MAX_CPUS + 1}`],
+    [['--cpus=-1'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got -1`],
+    [['--cpus', 'x'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got x`],
+    [['--cpus', '1.5'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 1.5`],
+    [['--cpus', '99999999999999999999'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 99999999999999999999`],
+    [['--cpus', ''], `--cpus needs an integer from 1 to ${MAX_CPUS}, got ""`],
+    [['--memory', '8'], '--memory needs an integer from 32 to 1048576, got 8'],
+    [['--console', 'foo'], '--console needs virtio or serial, got foo'],
+    [['--cpus'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got nothing`],
+    [['--kernel'], '--kernel needs a value, got nothing'],
+    [['--memory', '64', '--memory=128'], '--memory given more than once (--memory 64, then 128): give it once'],
+    [['--frobnicate'], `unknown flag --frobnicate: vmctr boot takes ${flags}`],
+    [['--constructor', 'x'], `unknown flag --constructor: vmctr boot takes ${flags}`],
+    [['-x'], `unknown flag -x: vmctr boot takes ${flags}`],
+    [['extra'], `unexpected argument extra: vmctr boot takes flags only (${flags})`],
+    [['--', 'a b'], `unexpected argument "a b": vmctr boot takes flags only (${flags})`],
+  ];
+  for (const [argv, message] of cases) usageError(t, () => parseBootArgv(argv), message, 2);
+});
+
+test('run: flags, then ROOTFS, then the command, flags and all', (t) => {
+  t.deepEqual(parseRunArgv(['default']), { flags: runDefaults, rootfs: 'default', command: [] });
+  t.deepEqual(parseRunArgv(['default', '--', 'echo', 'hi']), { flags: runDefaults, rootfs: 'default', command: ['echo', 'hi'] });
+  t.deepEqual(parseRunArgv(['default', 'ls', '-l', '--rm']), { flags: runDefaults, rootfs: 'default', command: ['ls', '-l', '--rm'] });
+  t.deepEqual(parseRunArgv(['--', 'default', '--', '--', 'x']), { flags: runDefaults, rootfs: 'default', command: ['--', 'x'] });
+  t.deepEqual(parseRunArgv(['--rm', '--rm', '-it', '-e', 'A=1', '-eB=2', '-e=C=3', '--env', 'D=', '--env=E=x=y', '-w/tmp', '-u', 'vmctr:1', '--name=p', '--hostname', 'h', '--cpus=2', '--memory', '64', '--root', '/r', './rootfs.tar', 'sh']), {
+    flags: { rm: true, name: 'p', env: ['A=1', 'B=2', 'C=3', 'D=', 'E=x=y'], workdir: '/tmp', user: 'vmctr:1', hostname: 'h', interactive: true, tty: true, cpus: 2, memory: 64, root: '/r' },
+    rootfs: './rootfs.tar',
+    command: ['sh'],
+  });
+  t.deepEqual(parseRunArgv(['-tie', 'A=1', 'default']), { flags: { ...runDefaults, interactive: true, tty: true, env: ['A=1'] }, rootfs: 'default', command: [] }, 'a value flag ends a cluster');
+});
+
+test('run: each mistake is one line naming the flag, the value and what is allowed, exit status 125', (t) => {
+  const flags = '--rm, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --root';
+  const cases: [string[], string][] = [
+    [[], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
+    [['--rm'], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
+    [['--cpus', '0', 'default'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
+    [['--memory', 'lots', 'default'], '--memory needs an integer from 32 to 1048576, got lots'],
+    [['-e', 'NOEQUALS', 'default'], '-e needs KEY=VALUE, got NOEQUALS'],
+    [['--env==x', 'default'], '--env needs KEY=VALUE, got =x'],
+    [['-w', 'tmp', 'default'], '-w needs an absolute path, got tmp'],
+    [['--workdir=rel/dir', 'default'], '--workdir needs an absolute path, got rel/dir'],
+    [['--rm=true', 'default'], '--rm takes no value, got --rm=true'],
+    [['--name', 'a', '--name', 'b', 'default'], '--name given more than once (--name a, then b): give it once'],
+    [['-u'], '-u needs a value, got nothing'],
+    [['-ix', 'default'], `unknown flag -x (in -ix): vmctr run takes ${flags}`],
+    [['--frobnicate', 'default'], `unknown flag --frobnicate: vmctr run takes ${flags}`],
+  ];
+  for (const [argv, message] of cases) usageError(t, () => parseRunArgv(argv), message, 125);
+});
+
+test('the syntaxes carry their commands\' usage exit statuses', (t) => {
+  t.is(bootSyntax.usageExitCode, 2);
+  t.is(runSyntax.usageExitCode, 125);
+  t.deepEqual(parseCommandLine(runSyntax, ['x', 'y']), { flags: runDefaults, operand: 'x', rest: ['y'] });
 });
