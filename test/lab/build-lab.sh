@@ -66,8 +66,8 @@ if [[ ! -f $vmlinux ]]; then
   [[ -f $vmlinux ]] || die "found no xz-compressed vmlinux with a PVH entry note in $kernel"
 fi
 
-# The initramfs is keyed by this script, which holds its /init.
-initrd="$dir/l1-$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12).cpio.gz"
+# The initramfs is keyed by this script, which holds its /init, and kvm-hold.c.
+initrd="$dir/l1-$(cat "${BASH_SOURCE[0]}" "$(dirname "${BASH_SOURCE[0]}")/kvm-hold.c" | sha256sum | cut -c1-12).cpio.gz"
 if [[ ! -f $initrd ]]; then
   stage "building $initrd"
   rm -f "$dir"/l1-*.cpio.gz # earlier versions of this script
@@ -75,6 +75,8 @@ if [[ ! -f $initrd ]]; then
   trap 'rm -rf "$stagedir"' EXIT
   mkdir -p "$stagedir"/{bin,dev,proc,sys,mnt/host,mnt/rw,newroot,modules}
   cp "$busybox" "$stagedir/bin/busybox"
+  cc -O2 -Wall -Werror -static -o "$stagedir/bin/kvm-hold" "$(dirname "${BASH_SOURCE[0]}")/kvm-hold.c" \
+    || die "cannot build kvm-hold (needs gcc and glibc's static libc: apt-get install build-essential)"
 
   # Resolve each module's dependencies from modules.dep, depth first, so
   # every module is loaded after what it needs; decompress for busybox insmod.
@@ -132,6 +134,8 @@ for m in $(cat /modules/order); do
   [ -n "$args" ] && echo "lab-settings: insmod $m $args"
   insmod "/modules/$m.ko" $args || fail "insmod $m $args failed"
 done
+# A VM held open so pods never flip L1's static keys (kvm-hold.c says why).
+[ "$(param hold_vm)" = 1 ] && { kvm-hold & }
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /mnt/host \
   || fail "cannot mount the host root (qemu -virtfs ... mount_tag=hostroot)"
 mount -t tmpfs -o mode=755 rw /mnt/rw

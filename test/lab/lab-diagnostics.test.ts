@@ -63,6 +63,9 @@ test('lab settings: parsed over the defaults, module parameters collected, bad e
   t.deepEqual(initParameters(settings).filter((p) => p.startsWith('vmctr.mod_')), ['vmctr.mod_kvm_amd=npt=0', 'vmctr.mod_kvm=tdp_mmu=0,nx_huge_pages=never']);
   t.regex(describeLabSettings(settings), /tcgThreads=single.*thp=never.*kvm_amd\.npt=0/);
   t.is(describeLabSettings(DEFAULT_LAB_SETTINGS), 'defaults');
+  t.true(DEFAULT_LAB_SETTINGS.holdVm);
+  t.is(describeLabSettings(parseLabSettings('hold_vm=0')), 'holdVm=false');
+  t.true(initParameters(DEFAULT_LAB_SETTINGS).includes('vmctr.hold_vm=1'));
   t.deepEqual(DEFAULT_LAB_SETTINGS.moduleParams, {}, 'parsing never changes the defaults');
   t.throws(() => parseLabSettings('tcg=dual'), { message: /"tcg=dual": expected one of multi, single/ });
   t.throws(() => parseLabSettings('cpus=0'), { message: /from 1 to 8/ });

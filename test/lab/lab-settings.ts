@@ -22,6 +22,8 @@ export interface LabSettings {
   compactionProactiveness: number;
   /** How long the lab agent may leave a heartbeat unanswered before L1 counts as hung. */
   heartbeatTimeoutMs: number;
+  /** One empty VM held open in L1 for its lifetime (kvm-hold.c), so pods flip none of L1's static keys. */
+  holdVm: boolean;
 }
 
 export const DEFAULT_LAB_SETTINGS: Readonly<LabSettings> = {
@@ -33,6 +35,7 @@ export const DEFAULT_LAB_SETTINGS: Readonly<LabSettings> = {
   thpDefrag: 'madvise',
   compactionProactiveness: 20,
   heartbeatTimeoutMs: 60_000,
+  holdVm: true,
 };
 
 /**
@@ -59,7 +62,8 @@ export function parseLabSettings(text: string, base: Readonly<LabSettings> = DEF
       case 'thp_defrag': settings.thpDefrag = oneOf(entry, value, ['always', 'defer', 'defer+madvise', 'madvise', 'never'] as const); break;
       case 'compaction': settings.compactionProactiveness = integer(entry, value, 0, 100); break;
       case 'heartbeat': settings.heartbeatTimeoutMs = integer(entry, value, 5, 3600) * 1000; break;
-      default: throw new Error(`unknown lab setting "${key}" (tcg, cpus, memory, thp, thp_defrag, compaction, heartbeat, kvm.PARAM, kvm_amd.PARAM)`);
+      case 'hold_vm': settings.holdVm = integer(entry, value, 0, 1) === 1; break;
+      default: throw new Error(`unknown lab setting "${key}" (tcg, cpus, memory, thp, thp_defrag, compaction, heartbeat, hold_vm, kvm.PARAM, kvm_amd.PARAM)`);
     }
   }
   return settings;
@@ -68,7 +72,7 @@ export function parseLabSettings(text: string, base: Readonly<LabSettings> = DEF
 /** One line naming what differs from the defaults ("defaults" when nothing does). */
 export function describeLabSettings(settings: Readonly<LabSettings>): string {
   const differences: string[] = [];
-  const plain = ['tcgThreads', 'cpus', 'memoryMiB', 'thp', 'thpDefrag', 'compactionProactiveness', 'heartbeatTimeoutMs'] as const;
+  const plain = ['tcgThreads', 'cpus', 'memoryMiB', 'thp', 'thpDefrag', 'compactionProactiveness', 'heartbeatTimeoutMs', 'holdVm'] as const;
   for (const key of plain) if (settings[key] !== DEFAULT_LAB_SETTINGS[key]) differences.push(`${key}=${settings[key]}`);
   for (const [module, params] of Object.entries(settings.moduleParams)) for (const param of params) differences.push(`${module}.${param}`);
   return differences.length ? differences.join(' ') : 'defaults';
@@ -76,7 +80,7 @@ export function describeLabSettings(settings: Readonly<LabSettings>): string {
 
 /** L1's kernel command line entries that carry these settings to the lab's init. */
 export function initParameters(settings: Readonly<LabSettings>): string[] {
-  const params = [`vmctr.thp=${settings.thp}`, `vmctr.thp_defrag=${settings.thpDefrag}`, `vmctr.compaction=${settings.compactionProactiveness}`];
+  const params = [`vmctr.thp=${settings.thp}`, `vmctr.thp_defrag=${settings.thpDefrag}`, `vmctr.compaction=${settings.compactionProactiveness}`, `vmctr.hold_vm=${settings.holdVm ? 1 : 0}`];
   for (const [module, list] of Object.entries(settings.moduleParams)) if (list.length) params.push(`vmctr.mod_${module}=${list.join(',')}`);
   return params;
 }
