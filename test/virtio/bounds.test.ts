@@ -2,10 +2,10 @@ import test, { type ExecutionContext } from 'ava';
 import { ConsoleDevice } from '../../vmm/devices/console/device.js';
 import { RngDevice } from '../../vmm/devices/rng/device.js';
 import { BlockDevice } from '../../vmm/devices/block/device.js';
-import type { BlockBackend } from '../../vmm/devices/block/backend.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
 import { DeviceStatus as S, DescFlag, Feature, Interrupt, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
 import { MEMORY_SIZE, TestDriver } from './driver.js';
+import { memoryBackend } from './memory-disk.js';
 
 // Guest-driven work is bounded: whatever a driver posts, the host does a
 // bounded amount of work per notification and per event-loop turn, a
@@ -57,19 +57,6 @@ test('console: a queue of 1 MiB transmit chains is copied a bounded amount per n
   t.is(d.status & S.DEVICE_NEEDS_RESET, 0);
   d.close();
 });
-
-/** A 64 KiB in-memory disk. */
-function memoryBackend(): BlockBackend {
-  const data = new Uint8Array(64 * 1024);
-  return {
-    size: data.byteLength,
-    readOnly: false,
-    read: (pos, buf) => buf.set(data.subarray(pos, pos + buf.byteLength)),
-    write: (pos, buf) => data.set(buf, pos),
-    flush: () => {},
-    close: () => {},
-  };
-}
 
 const REFILLS = 100_000;
 

@@ -2,10 +2,10 @@ import test from 'ava';
 import { ConsoleDevice } from '../../vmm/devices/console/device.js';
 import { RngDevice } from '../../vmm/devices/rng/device.js';
 import { BlockDevice } from '../../vmm/devices/block/device.js';
-import type { BlockBackend } from '../../vmm/devices/block/backend.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
 import { DeviceStatus as S } from '../../vmm/virtio/spec.js';
 import { DATA_BASE, TestDriver } from './driver.js';
+import { memoryBackend } from './memory-disk.js';
 
 // Property: whatever a driver puts in the rings, a device either processes
 // it or asks for a reset; it never throws into the VMM, never hangs, and
@@ -27,19 +27,6 @@ const devices: [string, () => VirtioDevice][] = [
   ['virtio-rng', () => new RngDevice()],
   ['virtio-blk', () => new BlockDevice(memoryBackend(), 'fuzz')],
 ];
-
-/** A 64 KiB in-memory disk: the fuzzer exercises parsing, not the host file system. */
-function memoryBackend(): BlockBackend {
-  const data = new Uint8Array(64 * 1024);
-  return {
-    size: data.byteLength,
-    readOnly: false,
-    read: (pos, buf) => buf.set(data.subarray(pos, pos + buf.byteLength)),
-    write: (pos, buf) => data.set(buf, pos),
-    flush: () => {},
-    close: () => {},
-  };
-}
 
 for (const [name, make] of devices) {
   const SEED = 0x5eed;
