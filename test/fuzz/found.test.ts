@@ -1,7 +1,10 @@
 import test from 'ava';
 import { BytesImage } from '../../vmm/boot/boot-image.js';
 import { ElfError, parseElf } from '../../vmm/boot/elf.js';
+import type { VirtioDevice } from '../../vmm/virtio/device.js';
+import { DeviceStatus as S, MmioReg } from '../../vmm/virtio/spec.js';
 import { PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from '../vmm/synthetic-kernel.js';
+import { TestDriver } from '../virtio/driver.js';
 
 // Bugs the fuzz targets found, each pinned by the smallest input that showed it.
 
@@ -13,4 +16,24 @@ test('elf: a note whose name size wraps the 32-bit alignment is refused, not loo
   v.setUint32(note, 0xfffffff4, true);
   v.setUint32(note + 4, 0, true);
   t.throws(() => parseElf(new BytesImage(kernel)), { instanceOf: ElfError, message: /malformed ELF note/ });
+});
+
+test('transport: a status write with FAILED adds FAILED only; it cannot set DRIVER_OK from reset and activate the device (virtio-console case 51)', (t) => {
+  let activations = 0;
+  const device: VirtioDevice = {
+    deviceType: 4,
+    features: 0n,
+    queueMaxSizes: [8],
+    readConfig: (_offset, data) => data.fill(0),
+    writeConfig: () => {},
+    activate: () => { activations++; },
+    queueNotify: () => {},
+    reset: () => {},
+  };
+  const d = new TestDriver(device);
+  d.setReg(MmioReg.STATUS, S.FAILED | S.DRIVER_OK | S.ACKNOWLEDGE | 0x20);
+  t.is(d.status, S.FAILED);
+  t.is(activations, 0);
+  t.false(d.mmio.isActive);
+  d.close();
 });
