@@ -21,7 +21,7 @@ export interface CaseResult {
 /**
  * Runs one case. A case is synchronous, so the deadline is checked when it
  * returns: a case that merely runs long is reported as a hang; one that
- * never returns stops the run, and the runner's last printed case names it.
+ * never returns is for the runner to catch (bench/fuzz has a watchdog).
  */
 export function runCase(target: FuzzTarget, seed: number, caseIndex: number, deadlineMs: number): CaseResult {
   const started = performance.now();
