@@ -1,6 +1,7 @@
 import test from 'ava';
 import { BytesImage } from '../../vmm/boot/boot-image.js';
 import { ElfError, parseElf } from '../../vmm/boot/elf.js';
+import { RngDevice } from '../../vmm/devices/rng/device.js';
 import type { VirtioDevice } from '../../vmm/virtio/device.js';
 import { DeviceStatus as S, MmioReg } from '../../vmm/virtio/spec.js';
 import { PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from '../vmm/synthetic-kernel.js';
@@ -35,5 +36,17 @@ test('transport: a status write with FAILED adds FAILED only; it cannot set DRIV
   t.is(d.status, S.FAILED);
   t.is(activations, 0);
   t.false(d.mmio.isActive);
+  d.close();
+});
+
+test('transport: a status write of DEVICE_NEEDS_RESET alone clears nothing; the running device keeps its status (virtio-rng case 1277)', (t) => {
+  const d = new TestDriver(new RngDevice());
+  t.true(d.negotiate());
+  d.setupQueue(0, 8);
+  d.driverOk();
+  const running = d.status;
+  d.setReg(MmioReg.STATUS, S.DEVICE_NEEDS_RESET);
+  t.is(d.status, running);
+  t.true(d.mmio.isActive);
   d.close();
 });

@@ -25,11 +25,12 @@ const TRANSPORT_FEATURES = featureBit(Feature.VERSION_1) | featureBit(Feature.RI
 
 /**
  * Status values a driver may move to from each status (3.1.1): the
- * initialization steps in order, 0 (reset) always. FAILED, allowed at any
- * time, is handled before this: it adds no other bit.
+ * initialization steps in order. A reset (0) and FAILED, allowed at any
+ * time, are handled before this. Clearing bits is never a step (2.1.1): a
+ * write of DEVICE_NEEDS_RESET alone used to pass as "to 0", leaving a
+ * running device behind a status of 0x40.
  */
 function validTransition(from: number, to: number): boolean {
-  if (to === 0) return true;
   switch (from & ~S.DEVICE_NEEDS_RESET) {
     case 0: return to === S.ACKNOWLEDGE;
     case S.ACKNOWLEDGE: return to === (S.ACKNOWLEDGE | S.DRIVER);
