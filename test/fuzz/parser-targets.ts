@@ -7,7 +7,7 @@ import { parseBlockRequest, type ParsedRequest } from '../../vmm/devices/block/r
 import { BytesImage } from '../../vmm/boot/boot-image.js';
 import { BootError, loadLinuxPvh, planLinuxPvh, type BootPlan } from '../../vmm/boot/linux-loader.js';
 import { CMDLINE_ADDR, CMDLINE_MAX, PVH_START_INFO_ADDR } from '../../vmm/boot/layout.js';
-import { GuestMemory } from '../../vmm/memory/guest-memory.js';
+import type { GuestMemory } from '../../vmm/memory/guest-memory.js';
 import { DescriptorChain } from '../../vmm/virtio/descriptor-chain.js';
 import { VirtioError } from '../../vmm/virtio/memory.js';
 import { DescFlag } from '../../vmm/virtio/spec.js';
@@ -15,6 +15,7 @@ import { FrameDecoder, ProtocolError } from '../../guest-agent/frames.js';
 import { DATA_TYPES, MAX_DATA, MAX_FRAME, type Message } from '../../guest-agent/protocol.js';
 import { PRINT_CMDLINE_AND_REBOOT, SYNTHETIC_LOAD_ADDR, syntheticKernel } from '../vmm/synthetic-kernel.js';
 import { FuzzFailure, MemoryWatch, type FuzzTarget } from './invariants.js';
+import { freshRam } from './ram.js';
 import { interesting32, interesting64, type Rng } from './prng.js';
 
 /** Runs `f`; the documented error type is an answer, anything else a failure. Returns undefined when refused. */
@@ -33,33 +34,29 @@ const BLK_RAM = 64 * 1024;
 const TABLE = 0;
 
 function blockRequest(rng: Rng): void {
-  const mem = GuestMemory.allocate([{ base: 0, size: BLK_RAM }]);
-  try {
-    const size = rng.pick([1, 4, 8, 16]);
-    const v = mem.regions[0]!.view;
-    for (let i = 0; i < size; i++) {
-      const at = TABLE + 16 * i;
-      const addr = rng.chance(0.85) ? 0x1000 + rng.below(BLK_RAM - 0x1000) : Number(interesting64(rng) % BigInt(2 ** 53));
-      const len = rng.chance(0.2) ? interesting32(rng) : rng.chance(0.3) ? 1 : rng.below(1024);
-      v.setBigUint64(at, BigInt(addr), true);
-      v.setUint32(at + 8, len >>> 0, true);
-      v.setUint16(at + 12, rng.chance(0.05) ? rng.u32() & 0xffff : (i < size - 1 && rng.chance(0.8) ? DescFlag.NEXT : 0) | (rng.chance(0.5) ? DescFlag.WRITE : 0), true);
-      v.setUint16(at + 14, rng.chance(0.9) ? i + 1 : rng.u32() & 0xffff, true);
-      // A header where a header would be: a plausible type and a sector, often at the edges.
-      if (addr + 16 <= BLK_RAM) {
-        v.setUint32(addr, rng.chance(0.8) ? rng.pick([0, 1, 4, 8]) : rng.u32(), true);
-        v.setBigUint64(addr + 8, rng.chance(0.5) ? BigInt(rng.below(256)) : interesting64(rng), true);
-      }
+  const mem = freshRam(BLK_RAM);
+  const size = rng.pick([1, 4, 8, 16]);
+  const v = mem.regions[0]!.view;
+  for (let i = 0; i < size; i++) {
+    const at = TABLE + 16 * i;
+    const addr = rng.chance(0.85) ? 0x1000 + rng.below(BLK_RAM - 0x1000) : Number(interesting64(rng) % BigInt(2 ** 53));
+    const len = rng.chance(0.2) ? interesting32(rng) : rng.chance(0.3) ? 1 : rng.below(1024);
+    v.setBigUint64(at, BigInt(addr), true);
+    v.setUint32(at + 8, len >>> 0, true);
+    v.setUint16(at + 12, rng.chance(0.05) ? rng.u32() & 0xffff : (i < size - 1 && rng.chance(0.8) ? DescFlag.NEXT : 0) | (rng.chance(0.5) ? DescFlag.WRITE : 0), true);
+    v.setUint16(at + 14, rng.chance(0.9) ? i + 1 : rng.u32() & 0xffff, true);
+    // A header where a header would be: a plausible type and a sector, often at the edges.
+    if (addr + 16 <= BLK_RAM) {
+      v.setUint32(addr, rng.chance(0.8) ? rng.pick([0, 1, 4, 8]) : rng.u32(), true);
+      v.setBigUint64(addr + 8, rng.chance(0.5) ? BigInt(rng.below(256)) : interesting64(rng), true);
     }
-    const table = new DataView(mem.regions[0]!.buffer, TABLE, 16 * size);
-    const head = rng.chance(0.95) ? 0 : rng.below(size + 2);
-    const chain = refusedWith('DescriptorChain.parse', VirtioError, () => DescriptorChain.parse(mem, table, size, head, false));
-    if (!chain) return;
-    const parsed = refusedWith('parseBlockRequest', VirtioError, () => parseBlockRequest(mem, chain));
-    if (parsed) checkBlockRequest(mem, chain, parsed);
-  } finally {
-    mem.close();
   }
+  const table = new DataView(mem.regions[0]!.buffer, TABLE, 16 * size);
+  const head = rng.chance(0.95) ? 0 : rng.below(size + 2);
+  const chain = refusedWith('DescriptorChain.parse', VirtioError, () => DescriptorChain.parse(mem, table, size, head, false));
+  if (!chain) return;
+  const parsed = refusedWith('parseBlockRequest', VirtioError, () => parseBlockRequest(mem, chain));
+  if (parsed) checkBlockRequest(mem, chain, parsed);
 }
 
 /** Whether `view` is guest memory inside one of the chain's descriptors of the given direction. */
@@ -97,7 +94,8 @@ const KERNEL = syntheticKernel(PRINT_CMDLINE_AND_REBOOT);
 const EHDR = 64;
 const PHDR = 56;
 /** RAM a little larger than the synthetic kernel needs (it loads at 1 MiB), so "too small" is reachable too. */
-const ELF_RAM = [{ base: 0, size: SYNTHETIC_LOAD_ADDR + 0x10000 }];
+const ELF_RAM_SIZE = SYNTHETIC_LOAD_ADDR + 0x10000;
+const ELF_RAM = [{ base: 0, size: ELF_RAM_SIZE }];
 
 /** A valid kernel with 1 to 4 mutations: headers, program headers, notes, truncation, trailing bytes. */
 function mutatedKernel(rng: Rng): Uint8Array {
@@ -155,22 +153,18 @@ function elfLoader(rng: Rng): void {
 
 /** Loads an accepted plan into fresh RAM: it must fit, and write only the segments and the boot structures. */
 function loadInto(plan: BootPlan): void {
-  const mem = GuestMemory.allocate(ELF_RAM);
-  try {
-    const watch = new MemoryWatch(mem);
-    for (const seg of plan.segments) {
-      if (!mem.checkRange(seg.paddr, seg.fileSize)) throw new FuzzFailure(`a planned segment 0x${seg.paddr.toString(16)}+${seg.fileSize} is outside guest RAM`);
-      watch.allow(seg.paddr, seg.fileSize);
-    }
-    if (plan.initrd) watch.allow(plan.initrd.addr, plan.initrd.image.byteLength);
-    watch.allow(CMDLINE_ADDR, plan.cmdline.byteLength + 1);
-    // hvm_start_info, the module list and the memory map: the two pages from PVH_START_INFO_ADDR.
-    watch.allow(PVH_START_INFO_ADDR, 0x2000);
-    refusedWith('loadLinuxPvh', BootError, () => loadLinuxPvh(mem, plan));
-    watch.check('loadLinuxPvh');
-  } finally {
-    mem.close();
+  const mem = freshRam(ELF_RAM_SIZE);
+  const watch = new MemoryWatch(mem);
+  for (const seg of plan.segments) {
+    if (!mem.checkRange(seg.paddr, seg.fileSize)) throw new FuzzFailure(`a planned segment 0x${seg.paddr.toString(16)}+${seg.fileSize} is outside guest RAM`);
+    watch.allow(seg.paddr, seg.fileSize);
   }
+  if (plan.initrd) watch.allow(plan.initrd.addr, plan.initrd.image.byteLength);
+  watch.allow(CMDLINE_ADDR, plan.cmdline.byteLength + 1);
+  // hvm_start_info, the module list and the memory map: the two pages from PVH_START_INFO_ADDR.
+  watch.allow(PVH_START_INFO_ADDR, 0x2000);
+  refusedWith('loadLinuxPvh', BootError, () => loadLinuxPvh(mem, plan));
+  watch.check('loadLinuxPvh');
 }
 
 // --- agent frame decoder ---------------------------------------------------

@@ -17,6 +17,7 @@ import { DESCRIPTOR_SIZE, DescFlag, DeviceStatus as S, Feature, MmioReg, feature
 import { DATA_BASE, MEMORY_SIZE, TestDriver } from '../virtio/driver.js';
 import { memoryBackend } from '../virtio/memory-disk.js';
 import { FuzzFailure, MemoryWatch, checkBound, type FuzzTarget } from './invariants.js';
+import { freshRam } from './ram.js';
 import { interesting32, interesting64, type Rng } from './prng.js';
 
 /** Where the hostile guest keeps indirect tables: past the data its descriptors point at. */
@@ -318,7 +319,7 @@ interface DeviceUnderTest {
 
 function hostileGuest(rng: Rng, make: () => DeviceUnderTest, actions: readonly [number, Action][], startFirst: boolean): void {
   const dut = make();
-  const d = new TestDriver(dut.device);
+  const d = new TestDriver(dut.device, freshRam(MEMORY_SIZE));
   try {
     const g: Guest = { rng, d, watch: new MemoryWatch(d.mem), output: dut.output, ...(dut.input ? { input: dut.input } : {}) };
     if (startFirst) start(g);
@@ -330,9 +331,8 @@ function hostileGuest(rng: Rng, make: () => DeviceUnderTest, actions: readonly [
     }
     g.watch.check('the device');
   } finally {
-    // Work past a turn's budget would continue on a later turn, on memory about to be unmapped.
+    // Work past a turn's budget would continue on a later turn, on memory the next case reuses.
     d.mmio.stop();
-    d.close();
   }
 }
 
