@@ -31,14 +31,18 @@ export class TestDriver {
   /** The transport's register page, as a guest would read it through a read-only memory slot. */
   readonly page: Uint8Array | undefined;
 
-  /** Drives `device` behind a transport of its own, or an existing window over `mem`. */
-  constructor(device: VirtioDevice | { port: DriverPort; mem: GuestMemory }) {
+  /**
+   * Drives `device` behind a transport of its own, over `memory` (MEMORY_SIZE
+   * bytes from 0, for fuzz runs that reuse one) or RAM of its own; or an
+   * existing window over `mem`.
+   */
+  constructor(device: VirtioDevice | { port: DriverPort; mem: GuestMemory }, memory?: GuestMemory) {
     if ('port' in device) {
       this.mem = device.mem;
       this.transport = device.port;
       return;
     }
-    this.mem = GuestMemory.allocate([{ base: 0, size: MEMORY_SIZE }]);
+    this.mem = memory ?? GuestMemory.allocate([{ base: 0, size: MEMORY_SIZE }]);
     this.page = new Uint8Array(REGISTER_PAGE_SIZE);
     this.transport = new VirtioMmioTransport(device, this.mem, {
       raiseInterrupt: () => this.interrupts++,

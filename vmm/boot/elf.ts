@@ -70,7 +70,9 @@ export function parseElf(file: BootImage): ElfImage {
 
 function parseNotes(bytes: Uint8Array): ElfNote[] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const align4 = (n: number) => (n + 3) & ~3;
+  // Arithmetic, not `(n + 3) & ~3`: the bitwise form wraps at 2^31, and a note size
+  // of 0xfffffff4 then aligns to -12, which walked the loop back onto itself forever.
+  const align4 = (n: number) => Math.ceil(n / 4) * 4;
   const notes: ElfNote[] = [];
   let off = 0;
   while (off + 12 <= bytes.byteLength) {

@@ -25,10 +25,12 @@ const TRANSPORT_FEATURES = featureBit(Feature.VERSION_1) | featureBit(Feature.RI
 
 /**
  * Status values a driver may move to from each status (3.1.1): the
- * initialization steps in order, FAILED at any time, 0 (reset) always.
+ * initialization steps in order. A reset (0) and FAILED, allowed at any
+ * time, are handled before this. Clearing bits is never a step (2.1.1): a
+ * write of DEVICE_NEEDS_RESET alone used to pass as "to 0", leaving a
+ * running device behind a status of 0x40.
  */
 function validTransition(from: number, to: number): boolean {
-  if (to === 0 || (to & S.FAILED) !== 0) return true;
   switch (from & ~S.DEVICE_NEEDS_RESET) {
     case 0: return to === S.ACKNOWLEDGE;
     case S.ACKNOWLEDGE: return to === (S.ACKNOWLEDGE | S.DRIVER);
@@ -258,6 +260,14 @@ export class VirtioMmioTransport implements BusDevice {
       this.reset();
       return;
     }
+    if (v & S.FAILED) {
+      // The driver gave up on the device (3.1.1): it must not keep running. Only
+      // FAILED is taken from the write: a hostile FAILED|DRIVER_OK from reset set
+      // DRIVER_OK without negotiation and activated the device on the way down.
+      this.status |= S.FAILED;
+      this.stop();
+      return;
+    }
     if (!validTransition(this.status, v & ~S.DEVICE_NEEDS_RESET)) return;
     const adding = v & ~this.status;
     if (adding & S.FEATURES_OK && !(this.driverFeatures & featureBit(Feature.VERSION_1))) {
@@ -265,8 +275,6 @@ export class VirtioMmioTransport implements BusDevice {
     }
     this.status = v | (this.status & S.DEVICE_NEEDS_RESET);
     if (adding & S.DRIVER_OK) this.activate();
-    // The driver gave up on the device (3.1.1): it must not keep running.
-    if (adding & S.FAILED) this.stop();
   }
 
   /**
