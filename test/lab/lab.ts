@@ -82,6 +82,8 @@ export class Lab {
   private unansweredSince: number | undefined;
   private lastTick = Date.now();
   private pingSeq = 0;
+  /** L1's kallsyms as its agent sent them after the hello (empty until then). */
+  private kallsyms = '';
 
   private constructor(
     private readonly qemu: ChildProcess,
@@ -90,7 +92,6 @@ export class Lab {
     private readonly consoleLog: ConsoleLog,
     private readonly keepLog: boolean,
     private readonly settings: LabSettings,
-    private readonly kernels: Kernels,
     hello: { kernel: string; bootMs: number },
     decoder: FrameDecoder,
     exited: Promise<string>,
@@ -172,11 +173,10 @@ export class Lab {
       const fault = consoleLog.firstFault;
       throw new LabFault(fault?.kind ?? 'boot-failed', `the lab did not come up: ${fault ? fault.line : why}`, logPath, consoleLog.tail());
     }
-    const kernels = await guestKernelSymbols();
-    const lab = new Lab(qemu, outcome.socket, dir, consoleLog, opts.consoleLog !== undefined, settings, kernels,
+    const lab = new Lab(qemu, outcome.socket, dir, consoleLog, opts.consoleLog !== undefined, settings,
       { kernel: outcome.hello.kernel, bootMs: Date.now() - started }, decoder, exited);
     consoleLog.onFault = (fault) => lab.consoleFault(fault);
-    const early = consoleLog.firstFault; // printed while the symbols were read
+    const early = consoleLog.firstFault; // printed before the handler was set
     if (early) lab.consoleFault(early);
     return lab;
   }
@@ -259,12 +259,9 @@ export class Lab {
       }
       case 'pong':
         break;
-      case 'symbols': {
-        const kallsyms = payload.toString();
-        this.kernels.l1 = SymbolTable.parse(kallsyms.split('\n').filter((line) => !line.includes('[')).join('\n'));
-        this.kernels.l1Modules = SymbolTable.parse(kallsyms.split('\n').filter((line) => line.includes('[')).join('\n'));
+      case 'symbols':
+        this.kallsyms = payload.toString(); // parsed only if L1 hangs
         break;
-      }
       default:
         this.die('channel', `unexpected frame from the lab agent: ${header.t}`);
     }
@@ -297,7 +294,7 @@ export class Lab {
     let report: string;
     try {
       const [registers = ''] = await hmpCommands(join(this.dir, 'qmp.sock'), ['info registers -a']);
-      report = describeCpus(parseRegisters(registers), this.kernels).join('\n');
+      report = describeCpus(parseRegisters(registers), await kernelSymbols(this.kallsyms)).join('\n');
       this.consoleLog.note(`info registers -a:\n${registers}`);
     } catch (err) {
       report = `no CPU report: ${(err as Error).message}`;
@@ -389,15 +386,26 @@ function waitForHello(socket: Socket, decoder: FrameDecoder): Promise<{ kernel: 
   });
 }
 
-/** The L2 guest kernel's symbols (nm of its vmlinux, when built); L1's arrive from its agent. */
-async function guestKernelSymbols(): Promise<Kernels> {
+/**
+ * The symbols that name a hung L1's RIPs: L1's core kernel and modules from
+ * its kallsyms, and the L2 guest kernel's (nm of its vmlinux, when built).
+ * Read only on a hang: no lab start pays for them.
+ */
+async function kernelSymbols(kallsyms: string): Promise<Kernels> {
   const l2 = await new Promise<string | undefined>((resolve) => {
     execFile(join(repoRoot, 'kernel-config/build-kernel.sh'), ['--path'], { encoding: 'utf8' }, (err, out) => {
       if (err) return resolve(undefined);
       execFile('nm', ['-n', out.trim()], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (nmErr, symbols) => resolve(nmErr ? undefined : symbols));
     });
   });
-  return { ...(l2 ? { l2: SymbolTable.parse(l2) } : {}) };
+  const lines = kallsyms.split('\n');
+  return {
+    ...(kallsyms ? {
+      l1: SymbolTable.parse(lines.filter((line) => !line.includes('[')).join('\n')),
+      l1Modules: SymbolTable.parse(lines.filter((line) => line.includes('[')).join('\n')),
+    } : {}),
+    ...(l2 ? { l2: SymbolTable.parse(l2) } : {}),
+  };
 }
 
 /** utime + stime of a process, in seconds, from /proc; undefined once it is gone. */
