@@ -44,6 +44,8 @@ interface SoakResult {
 
 const RESULTS = join(RESULTS_DIR, 'lab-soak.jsonl');
 const POD_TIMEOUT_MS = 300_000;
+/** The soak's vmctr state, inside L1 (its /tmp writes stay there). */
+const POD_ROOT = `/tmp/vmctr-soak-${process.pid}`;
 
 const { values } = parseArgs({
   options: {
@@ -86,29 +88,10 @@ async function soak(sequential: number, pairs: number, busy: number, settings: R
     progress('interrupted: finishing the pod runs under way, then recording what ran');
   });
   let lab = await Lab.start({ settings });
-  const root = `/tmp/vmctr-soak-${process.pid}`;
   progress(`L1 up in ${(lab.bootMs / 1000).toFixed(1)} s, settings: ${result.settings}, ${busy} busy host processes`);
 
   /** One pod run, its outcome counted; a lab fault leaves `lab` to be replaced by healthy(). */
-  const pod = async (during: string): Promise<void> => {
-    const at = Date.now();
-    try {
-      const r = await lab.exec([join(repoRoot, 'bin/vmctr'), 'run', '--rm', 'default', '--', 'true'], { cwd: repoRoot, env: { VMCTR_ROOT: root }, timeoutMs: POD_TIMEOUT_MS });
-      if (r.code === 0) result.podsOk++;
-      else result.podFailures.push(`${during}: exit ${r.code ?? r.signal}: ${r.stderr.toString().trim().split('\n').at(-1) ?? ''}`);
-      if (during.startsWith('sequential')) result.podSeconds.push((Date.now() - at) / 1000);
-    } catch (err) {
-      const fault = lab.fault;
-      if (!fault) {
-        result.podFailures.push(`${during}: ${(err as Error).message.split('\n')[0]}`);
-        return;
-      }
-      if (!result.faults.some((f) => f.consoleLog === fault.consoleLog)) {
-        result.faults.push({ kind: fault.kind, consoleLog: fault.consoleLog, during });
-        progress(`LAB FAULT during ${during}: ${fault.message.split('\n')[0]}`);
-      }
-    }
-  };
+  const pod = (during: string): Promise<void> => runPod(lab, result, during, during.startsWith('sequential'));
   const healthy = async (): Promise<void> => {
     if (!lab.fault) return;
     await lab.stop();
@@ -132,6 +115,31 @@ async function soak(sequential: number, pairs: number, busy: number, settings: R
   }
   result.wallSeconds = Math.round((Date.now() - started) / 1000);
   return result;
+}
+
+/**
+ * Runs `vmctr run --rm default -- true` in `lab` and counts the outcome in
+ * `result`: ok, a pod failure (L1 healthy), or a lab fault (each L1's once).
+ * `timed`: the run's seconds go into podSeconds when it completed.
+ */
+async function runPod(lab: Lab, result: SoakResult, during: string, timed: boolean): Promise<void> {
+  const at = Date.now();
+  try {
+    const r = await lab.exec([join(repoRoot, 'bin/vmctr'), 'run', '--rm', 'default', '--', 'true'], { cwd: repoRoot, env: { VMCTR_ROOT: POD_ROOT }, timeoutMs: POD_TIMEOUT_MS });
+    if (r.code === 0) result.podsOk++;
+    else result.podFailures.push(`${during}: exit ${r.code ?? r.signal}: ${r.stderr.toString().trim().split('\n').at(-1) ?? ''}`);
+    if (timed) result.podSeconds.push((Date.now() - at) / 1000);
+  } catch (err) {
+    const fault = lab.fault;
+    if (!fault) {
+      result.podFailures.push(`${during}: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    if (!result.faults.some((f) => f.consoleLog === fault.consoleLog)) {
+      result.faults.push({ kind: fault.kind, consoleLog: fault.consoleLog, during });
+      progress(`LAB FAULT (${result.settings}) during ${during}: ${fault.message.split('\n')[0]}`);
+    }
+  }
 }
 
 /** Rounds of: per settings in turn, a fresh L1, one pod in it, stop. Faults while booting count too. */
@@ -163,18 +171,7 @@ async function starts(rounds: number, busy: number, configs: Array<ReturnType<ty
           continue;
         }
         try {
-          const at = Date.now();
-          const r = await lab.exec([join(repoRoot, 'bin/vmctr'), 'run', '--rm', 'default', '--', 'true'], { cwd: repoRoot, env: { VMCTR_ROOT: `/tmp/vmctr-soak-${process.pid}` }, timeoutMs: POD_TIMEOUT_MS });
-          if (r.code === 0) {
-            result.podsOk++;
-            result.podSeconds.push((Date.now() - at) / 1000);
-          } else result.podFailures.push(`start ${round}: exit ${r.code ?? r.signal}: ${r.stderr.toString().trim().split('\n').at(-1) ?? ''}`);
-        } catch (err) {
-          const fault = lab.fault;
-          if (fault) {
-            result.faults.push({ kind: fault.kind, consoleLog: fault.consoleLog, during: `start ${round}` });
-            progress(`LAB FAULT (${result.settings}) in L1 ${round}: ${fault.message.split('\n')[0]}`);
-          } else result.podFailures.push(`start ${round}: ${(err as Error).message.split('\n')[0]}`);
+          await runPod(lab, result, `start ${round}`, true);
         } finally {
           await lab.stop();
         }
