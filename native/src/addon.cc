@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vmctr::InitVcpuThread(env, exports);
   vmctr::InitEventFd(env, exports);
   vmctr::InitRandom(env, exports);
+  vmctr::InitProcess(env, exports);
   return exports;
 }
 }  // namespace

@@ -65,6 +65,12 @@ export interface NativeAddon {
   writeEventFd(fd: number, value?: number): void;
   /** Fills `bytes` from the host kernel's CSPRNG (getrandom(2)). */
   fillRandom(bytes: Uint8Array): void;
+  /** flock(2), with LOCK_NB unless `wait`: false when the lock is held elsewhere. */
+  flock(fd: number, operation: 'exclusive' | 'shared' | 'unlock', wait: boolean): boolean;
+  /** pidfd_open(2): a close-on-exec pidfd, or -1 when there is no such process. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2): false when the process has exited. */
+  pidfdSendSignal(pidfd: number, signal: number): boolean;
   VcpuThread: new (index: number, vcpuFd: number, run: ArrayBuffer, onExit: (reason: number) => number, onEnd: (errno: number) => void) => VcpuThreadHandle;
   EventFdWatcher: new (fd: number, onReadable: (count: number) => void) => EventFdWatcherHandle;
 }
