@@ -54,7 +54,7 @@ const appSyntax = {
   elsewhere: { flags: podOnlyFlags, why: 'applies to the pod: put it before the first image' },
 } as const satisfies CommandSyntax;
 
-/** The pod-wide flags of `vmctr run`, as RunFlags without the app's own (each app's are in its AppSpec). */
+/** The pod-wide flags of `vmctr run`, as RunFlags without the app's own (each app's are in its AppSpec); -i and -t are the first app's. */
 export type PodFlags = Omit<FlagValues<typeof runAppsFlags>, AppFlagName | 'pod' | 'exit-on-first'>;
 
 /** A pod to run, as the command line (and the manifest it names) says it. */
@@ -144,9 +144,6 @@ export function parseRunApps(argv: readonly string[], readManifest: ManifestRead
     if (first.operand === undefined) throw usage(`${runSyntax.operand.name} is missing: ${runSyntax.operand.description}`);
     apps = nameCommandLineApps([appDraft({ env, workdir, user, 'app-name': appName }, first.operand, first.rest), ...later]);
   }
-  // stdin and the terminal are one stream each: which app would get them is not for a flag to guess (rkt refuses too).
-  const terminal = podFlags.interactive ? 'interactive' : podFlags.tty ? 'tty' : undefined;
-  if (terminal && apps.length > 1) throw usage(`${written(terminal)} takes a pod of one app, got ${apps.length} apps`);
 
   return {
     request: {
