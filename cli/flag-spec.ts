@@ -46,11 +46,26 @@ export interface CommandSyntax {
    * it are the command's own, flags or not, as with `docker run`. Without
    * one, the command takes flags only.
    */
-  readonly operand?: { readonly name: string; readonly description: string };
+  readonly operand?: {
+    readonly name: string;
+    readonly description: string;
+    /** It may be absent (run --pod, whose apps come from a file): then it is undefined and there is no rest. */
+    readonly optional?: boolean;
+  };
+  /**
+   * Flags the command takes, but not in this part of its command line, and
+   * why (run's pod flags after a `---`): giving one is that one-line error,
+   * `--memory applies to the pod: ...`, rather than an unknown flag's.
+   */
+  readonly elsewhere?: { readonly flags: FlagSpecs; readonly why: string };
 }
 
 /** What a command line says: the flags' values and, for a command with an operand, the operand and the arguments after it. */
-export type CommandLine<X extends CommandSyntax> = { flags: FlagValues<X['flags']> } & (X['operand'] extends object ? { operand: string; rest: string[] } : unknown);
+export type CommandLine<X extends CommandSyntax> = { flags: FlagValues<X['flags']> } & (X['operand'] extends { optional: true }
+  ? { operand: string | undefined; rest: string[] }
+  : X['operand'] extends object
+    ? { operand: string; rest: string[] }
+    : unknown);
 
 /** What a flag's value may be, in words; undefined when any value goes. */
 export function allowedValues(spec: FlagSpec): string | undefined {
@@ -65,13 +80,23 @@ export function allowedValues(spec: FlagSpec): string | undefined {
   return undefined;
 }
 
+/** The flag each one-letter alias stands for. */
+function charNames(specs: FlagSpecs): Map<string, string> {
+  return new Map(Object.entries(specs).flatMap(([name, s]) => (s.char ? [[s.char, name] as const] : [])));
+}
+
+/** `specs[name]` when it is one of the flags, not an inherited property (`--constructor`). */
+function own(specs: FlagSpecs, name: string): FlagSpec | undefined {
+  return Object.hasOwn(specs, name) ? specs[name] : undefined;
+}
+
 /** Every flag, as help would name it: `--rm, -e/--env, ...`. */
 function flagList(specs: FlagSpecs): string {
   return Object.entries(specs).map(([name, s]) => (s.char ? `-${s.char}/--${name}` : `--${name}`)).join(', ');
 }
 
 /** A value as messages show it: quoted only when it is empty or holds spaces or quotes. */
-function shown(value: string): string {
+export function shown(value: string): string {
   return /^[\w./:=@%+,-]+$/.test(value) ? value : JSON.stringify(value);
 }
 
@@ -125,9 +150,16 @@ export function parseCommandLine<X extends CommandSyntax>(syntax: X, argv: reado
     given.set(name, written);
     values[name] = value;
   };
-  const byChar = new Map(Object.entries(specs).flatMap(([name, s]) => (s.char ? [[s.char, name] as const] : [])));
-
   let i = 0;
+  const byChar = charNames(specs);
+  const away = syntax.elsewhere ?? { flags: {}, why: '' };
+  const awayByChar = charNames(away.flags);
+  /** A flag that belongs elsewhere is refused with the reason; its value, if it takes one, is skipped as the flag would take it. */
+  const misplaced = (spec: FlagSpec, written: string, valueAttached: boolean) => {
+    fail(`${written} ${away.why}`);
+    if (spec.type !== 'boolean' && !valueAttached) i++;
+  };
+
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -140,8 +172,10 @@ export function parseCommandLine<X extends CommandSyntax>(syntax: X, argv: reado
       const eq = arg.indexOf('=');
       const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       const written = `--${name}`;
-      const spec = Object.hasOwn(specs, name) ? specs[name]! : undefined;
-      if (!spec) fail(`unknown flag ${written}: vmctr ${syntax.command} takes ${flagList(specs)}`);
+      const spec = own(specs, name);
+      const awaySpec = own(away.flags, name);
+      if (!spec && awaySpec) misplaced(awaySpec, written, eq !== -1);
+      else if (!spec) fail(`unknown flag ${written}: vmctr ${syntax.command} takes ${flagList(specs)}`);
       else if (spec.type === 'boolean' && eq !== -1) fail(`${written} takes no value, got ${shown(arg)}`);
       else set(name, spec, written, eq === -1 ? (spec.type === 'boolean' ? undefined : argv[++i]) : arg.slice(eq + 1));
     } else if (arg.startsWith('-') && arg.length > 1) {
@@ -150,6 +184,12 @@ export function parseCommandLine<X extends CommandSyntax>(syntax: X, argv: reado
         const char = arg[j]!;
         const name = byChar.get(char);
         const spec = name === undefined ? undefined : specs[name];
+        const awayName = awayByChar.get(char);
+        const awaySpec = awayName === undefined ? undefined : own(away.flags, awayName);
+        if (!spec && awaySpec) {
+          misplaced(awaySpec, `-${char}`, j + 1 < arg.length);
+          break;
+        }
         if (name === undefined || !spec) {
           fail(`unknown flag -${char}${arg.length > 2 ? ` (in ${arg})` : ''}: vmctr ${syntax.command} takes ${flagList(specs)}`);
           break;
@@ -180,6 +220,7 @@ export function parseCommandLine<X extends CommandSyntax>(syntax: X, argv: reado
     return { flags } as CommandLine<X>;
   }
   const [operand, ...rest] = operands;
+  if (operand === undefined && syntax.operand.optional) return { flags, operand, rest } as CommandLine<X>;
   if (operand === undefined) throw new UserError(`${syntax.operand.name} is missing: ${syntax.operand.description}`, syntax.usageExitCode);
   if (rest[0] === '--') rest.shift();
   return { flags, operand, rest } as CommandLine<X>;

@@ -18,6 +18,7 @@ import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { Pod, type PodExit } from '../pod/pod.js';
 import { PodDir, PodNameError, type PodRecord } from '../pod/pod-dir.js';
 import { prepareRootfs, RootfsError } from '../pod/rootfs-source.js';
+import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
 import { storeRoot } from '../image/store-root.js';
 import { ImageError } from '../image/image-error.js';
 import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
@@ -38,8 +39,8 @@ export const RunExitCode = {
 export const runFlags = {
   rm: { type: 'boolean', description: 'remove the pod when it ends' },
   name: { type: 'string', description: 'name the pod (unique; default: generated)' },
-  env: { type: 'string', char: 'e', multiple: true, format: { pattern: /^[^=]+=/, expected: 'KEY=VALUE' }, description: 'set an environment variable (KEY=VALUE); repeatable' },
-  workdir: { type: 'string', char: 'w', format: { pattern: /^\//, expected: 'an absolute path' }, description: 'working directory inside the container (absolute)' },
+  env: { type: 'string', char: 'e', multiple: true, format: { pattern: ENV_ENTRY, expected: 'KEY=VALUE' }, description: 'set an environment variable (KEY=VALUE); repeatable' },
+  workdir: { type: 'string', char: 'w', format: { pattern: ABSOLUTE_PATH, expected: 'an absolute path' }, description: 'working directory inside the container (absolute)' },
   user: { type: 'string', char: 'u', description: 'USER[:GROUP], by name (from the container\'s /etc/passwd and /etc/group) or id' },
   hostname: { type: 'string', description: 'the container\'s host name (default: the pod name)' },
   interactive: { type: 'boolean', char: 'i', description: 'keep stdin open and pass it to the container' },

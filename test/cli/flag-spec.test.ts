@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseCommandLine } from '../../cli/flag-spec.js';
+import { parseCommandLine, type CommandSyntax } from '../../cli/flag-spec.js';
 import { bootSyntax, parseBootArgv } from '../../cli/boot-command.js';
 import { parseRunArgv, runSyntax } from '../../cli/run-command.js';
 import { UserError } from '../../cli/user-error.js';
@@ -95,4 +95,23 @@ test('the syntaxes carry their commands\' usage exit statuses', (t) => {
   t.is(bootSyntax.usageExitCode, 2);
   t.is(runSyntax.usageExitCode, 125);
   t.deepEqual(parseCommandLine(runSyntax, ['x', 'y']), { flags: runDefaults, operand: 'x', rest: ['y'] });
+});
+
+test('an optional operand may be absent; a flag that belongs elsewhere is refused with why, its value skipped', (t) => {
+  const syntax = {
+    command: 'x',
+    flags: { env: { type: 'string', char: 'e', multiple: true, description: 'e' } },
+    usageExitCode: 3,
+    operand: { name: 'THING', description: 'a thing', optional: true },
+    elsewhere: { flags: { memory: { type: 'integer', description: 'm' }, tty: { type: 'boolean', char: 't', description: 't' } }, why: 'goes first' },
+  } as const satisfies CommandSyntax;
+  t.deepEqual(parseCommandLine(syntax, ['-e', 'A=1']), { flags: { env: ['A=1'] }, operand: undefined, rest: [] });
+  t.deepEqual(parseCommandLine(syntax, ['thing', '--memory', '1']), { flags: { env: [] }, operand: 'thing', rest: ['--memory', '1'] });
+  usageError(t, () => parseCommandLine(syntax, ['--memory', '1', 'thing']), '--memory goes first', 3);
+  usageError(t, () => parseCommandLine(syntax, ['-et', '-t']), '-t goes first', 3);
+  usageError(t, () => parseCommandLine(syntax, ['-t', '-e', 'A']), '-t goes first', 3);
+  usageError(t, () => parseCommandLine(syntax, ['--tty=1']), '--tty goes first', 3);
+  usageError(t, () => parseCommandLine(syntax, ['--rm']), 'unknown flag --rm: vmctr x takes -e/--env', 3);
+  usageError(t, () => parseCommandLine(syntax, ['--memory', '-h']), '--memory goes first', 3);
+  t.is(parseCommandLine(syntax, ['--memory', '1', '-h']), 'help');
 });

@@ -1,0 +1,174 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseRunApps, type ManifestReader, type PodFlags } from '../../cli/run-apps.js';
+import { parseRunArgv } from '../../cli/run-command.js';
+import { UserError } from '../../cli/user-error.js';
+import { MAX_APPS, type AppSpec } from '../../pod/pod-spec.js';
+import { MAX_CPUS } from '../../vmm/vm.js';
+import { repoRoot } from '../lab/exec.js';
+
+// `vmctr run`'s pod of several apps: `---` between them, the pod's flags
+// before the first image only, or a manifest with --pod. Every mistake is
+// one line with exit status 125, as run's own.
+
+const podDefaults: PodFlags = { rm: false, name: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, root: undefined };
+const noFiles: ManifestReader = (path) => {
+  throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+};
+const app = (name: string, image: string, more: Partial<AppSpec> = {}): AppSpec => ({ name, image, command: [], env: [], ...more });
+
+function parsed(argv: string[], read = noFiles) {
+  const result = parseRunApps(argv, read);
+  if (result === 'help') throw new Error(`${argv.join(' ')}: help`);
+  return result;
+}
+
+function refused(t: import('ava').ExecutionContext, argv: string[], message: string, read = noFiles) {
+  const err = t.throws(() => parseRunApps(argv, read), { instanceOf: UserError }, argv.join(' '));
+  t.is(err?.message, message, argv.join(' '));
+  t.is(err?.exitCode, 125, argv.join(' '));
+}
+
+test('one app: the command line run reads today, its app named after its image', (t) => {
+  const argvs = [
+    ['default'],
+    ['default', '--', 'echo', 'hi'],
+    ['default', 'ls', '-l', '--rm'],
+    ['--', 'default', '--', '--', 'x'],
+    ['--rm', '-it', '-e', 'A=1', '-eB=2', '--env=C=x=y', '-w/tmp', '-u', 'vmctr:1', '--name=p', '--hostname', 'h', '--cpus=2', '--memory', '64', '--root', '/r', './rootfs.tar', 'sh'],
+  ];
+  for (const argv of argvs) {
+    const today = parseRunArgv(argv);
+    if (today === 'help') return t.fail();
+    const { env, workdir, user, ...pod } = today.flags;
+    const name = argv.includes('./rootfs.tar') ? 'rootfs' : 'default';
+    t.deepEqual(parsed(argv), {
+      request: { flags: pod },
+      pod: { apps: [{ name, image: today.rootfs, command: today.command, env, ...(workdir ? { workdir } : {}), ...(user ? { user } : {}) }], exitOnFirst: false },
+    }, argv.join(' '));
+  }
+});
+
+test('two and three apps, each with its own flags, image and command', (t) => {
+  t.deepEqual(parsed(['--rm', '--memory', '512', '-e', 'A=1', 'default', 'sleep', '1', '---', '-e', 'B=2', '-u', 'nobody', 'docker.io/library/alpine:3.19']), {
+    request: { flags: { ...podDefaults, rm: true, memory: 512 } },
+    pod: { apps: [app('default', 'default', { command: ['sleep', '1'], env: ['A=1'] }), app('alpine', 'docker.io/library/alpine:3.19', { env: ['B=2'], user: 'nobody' })], exitOnFirst: false },
+  });
+  t.deepEqual(parsed(['--exit-on-first', '--app-name', 'main', 'alpine', '---', 'alpine', '---', '-w', '/srv', '--app-name=web', '-e', 'PORT=80', '--', './nginx.tar.gz', 'nginx', '-g', 'daemon off;']), {
+    request: { flags: podDefaults },
+    pod: {
+      apps: [app('main', 'alpine'), app('alpine', 'alpine'), app('web', './nginx.tar.gz', { command: ['nginx', '-g', 'daemon off;'], env: ['PORT=80'], workdir: '/srv' })],
+      exitOnFirst: true,
+    },
+  });
+  t.deepEqual(parsed(['-it', 'alpine', 'sh', '---', 'alpine']).request.flags, { ...podDefaults, interactive: true, tty: true }, '-i and -t are pod flags (the first app\'s terminal)');
+  t.deepEqual(parsed(['alpine', '---', 'alpine:edge', '---', `localhost:5000/alpine@sha256:${'0'.repeat(64)}`]).pod.apps.map((a) => a.name), ['alpine', 'alpine-2', 'alpine-3']);
+});
+
+test('after an image, -- and flags are its command\'s, in every app', (t) => {
+  const { pod } = parsed(['default', 'sh', '-c', 'x', '--', '-e', 'A', '---', 'alpine', '--', 'echo', '--', '--memory', '1', '-h', '---', 'busybox', '--rm', '--app-name', 'x']);
+  t.deepEqual(pod.apps.map((a) => a.command), [['sh', '-c', 'x', '--', '-e', 'A'], ['echo', '--', '--memory', '1', '-h'], ['--rm', '--app-name', 'x']]);
+  t.deepEqual(pod.apps.map((a) => a.env), [[], [], []]);
+});
+
+test('a pod flag after a --- is refused by name', (t) => {
+  const cases: [string[], string][] = [
+    [['default', '---', '--memory', '512', 'alpine'], 'app 2: --memory applies to the pod: put it before the first image'],
+    [['default', '---', '--memory=512', 'alpine'], 'app 2: --memory applies to the pod: put it before the first image'],
+    [['default', '---', 'alpine', '---', '-e', 'A=1', '--rm', 'alpine'], 'app 3: --rm applies to the pod: put it before the first image'],
+    [['default', '---', '-i', 'alpine'], 'app 2: -i applies to the pod: put it before the first image'],
+    [['default', '---', '-te', 'A=1', 'alpine'], 'app 2: -t applies to the pod: put it before the first image'],
+    [['default', '---', '--name', 'p', 'alpine'], 'app 2: --name applies to the pod: put it before the first image'],
+    [['default', '---', '--exit-on-first', 'alpine'], 'app 2: --exit-on-first applies to the pod: put it before the first image'],
+    [['default', '---', '--pod', 'pod.json'], 'app 2: --pod applies to the pod: put it before the first image'],
+    [['default', '---', '--root', '/r', 'alpine'], 'app 2: --root applies to the pod: put it before the first image'],
+  ];
+  for (const [argv, message] of cases) refused(t, argv, message);
+});
+
+test('every other mistake is one line, naming the app after the first', (t) => {
+  const cases: [string[], string][] = [
+    [[], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
+    [['---', 'alpine'], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
+    [['default', '---'], 'app 2: ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
+    [['default', '---', '-e', 'FOO', 'alpine'], 'app 2: -e needs KEY=VALUE, got FOO'],
+    [['default', '---', 'alpine', '---', '-w', 'srv', 'alpine'], 'app 3: -w needs an absolute path, got srv'],
+    [['default', '---', '--frobnicate', 'alpine'], 'app 2: unknown flag --frobnicate: vmctr run ... --- takes -e/--env, -w/--workdir, -u/--user, --app-name'],
+    [['default', '---', '-u', 'a', '-u', 'b', 'alpine'], 'app 2: -u given more than once (-u a, then b): give it once'],
+    [['--frobnicate', 'default'], 'unknown flag --frobnicate: vmctr run takes --rm, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --app-name, --exit-on-first, --pod, --root'],
+    [['--cpus', '0', 'default', '---', '-e', 'X', 'alpine'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
+    [['--app-name', '-x', 'default'], '--app-name needs a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, got -x'],
+    [['--app-name', 'web', 'default', '---', '--app-name', 'web', 'alpine'], 'app 2: --app-name: "web" is already the name of app 1'],
+  ];
+  for (const [argv, message] of cases) refused(t, argv, message);
+});
+
+test('at most 16 apps', (t) => {
+  const apps = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? ['alpine'] : ['---', 'alpine'])).flat();
+  t.is(parsed(apps(MAX_APPS)).pod.apps.length, MAX_APPS);
+  t.is(parsed(apps(MAX_APPS)).pod.apps.at(-1)?.name, `alpine-${MAX_APPS}`);
+  refused(t, apps(MAX_APPS + 1), `a pod has at most ${MAX_APPS} apps (each has its own disk), got ${MAX_APPS + 1}`);
+});
+
+test('help wins in any app\'s flags, even after a mistake, but not in a command', (t) => {
+  for (const argv of [['-h'], ['default', '---', '-h'], ['--cpus', '0', 'default', '---', '--help', 'alpine'], ['default', '---', '--memory', '1', '-h', 'alpine'], ['--pod', 'pod.json', '-h']]) {
+    t.is(parseRunApps(argv, noFiles), 'help', argv.join(' '));
+  }
+  t.deepEqual(parsed(['default', '---', 'alpine', '-h']).pod.apps[1]?.command, ['-h']);
+});
+
+const manifests: Record<string, string> = {
+  'pod.json': JSON.stringify({ apps: [{ image: 'alpine', env: ['A=1'] }, { name: 'web', image: './web.tar', command: ['httpd', '-f'] }], cpus: 2, memory: 512, hostname: 'pod-host', exitOnFirst: true }),
+  'small.json': JSON.stringify({ apps: [{ image: 'default' }] }),
+  'bad.json': '{"apps": [{"image": "alpine", "comand": ["x"]}]}',
+  'broken.json': '{"apps": [\n',
+};
+const files: ManifestReader = (path) => manifests[path] ?? noFiles(path);
+
+test('--pod FILE: the manifest gives the apps; cpus, memory and hostname given as flags win', (t) => {
+  const apps = [app('alpine', 'alpine', { env: ['A=1'] }), app('web', './web.tar', { command: ['httpd', '-f'] })];
+  t.deepEqual(parsed(['--pod', 'pod.json'], files), { request: { flags: { ...podDefaults, cpus: 2, memory: 512, hostname: 'pod-host' } }, pod: { apps, exitOnFirst: true } });
+  t.deepEqual(parsed(['--rm', '--cpus', '4', '--memory=1024', '--hostname', 'mine', '--pod', 'pod.json'], files), {
+    request: { flags: { ...podDefaults, rm: true, cpus: 4, memory: 1024, hostname: 'mine' } },
+    pod: { apps, exitOnFirst: true },
+  });
+  t.deepEqual(parsed(['--pod', 'small.json'], files), { request: { flags: podDefaults }, pod: { apps: [app('default', 'default')], exitOnFirst: false } }, 'what neither says is the default');
+  t.true(parsed(['--exit-on-first', '--pod', 'small.json'], files).pod.exitOnFirst);
+  const read: string[] = [];
+  parsed(['--pod', 'small.json'], (path) => (read.push(path), files(path)));
+  t.deepEqual(read, ['small.json'], 'the file is read once, by the path given');
+});
+
+test('--pod FILE refuses an image, app flags and ---, and reports the manifest\'s mistakes', (t) => {
+  const cases: [string[], string][] = [
+    [['--pod', 'pod.json', 'alpine'], '--pod pod.json gives the apps: no ROOTFS after the flags, got alpine'],
+    [['--pod', 'pod.json', '--', 'alpine', 'sh'], '--pod pod.json gives the apps: no ROOTFS after the flags, got alpine'],
+    [['--pod', 'pod.json', '---', 'alpine'], '--pod pod.json gives the apps: no --- after the flags'],
+    [['-e', 'A=1', '--pod', 'pod.json'], '-e/--env cannot be used with --pod: give each app\'s "env" in pod.json'],
+    [['--pod', 'pod.json', '-w', '/srv'], '-w/--workdir cannot be used with --pod: give each app\'s "workdir" in pod.json'],
+    [['--pod', 'pod.json', '-u', 'nobody'], '-u/--user cannot be used with --pod: give each app\'s "user" in pod.json'],
+    [['--pod', 'pod.json', '--app-name', 'x'], '--app-name cannot be used with --pod: give each app\'s "name" in pod.json'],
+    [['--pod', 'bad.json'], 'bad.json: apps[0].comand: unknown field (did you mean "command"?)'],
+    [['--pod', 'broken.json'], 'broken.json:2:1: expected a value (an object, array, string, number, true, false or null), got the end of the file'],
+    [['--pod', 'none.json'], 'cannot read the pod manifest: ENOENT: no such file or directory, open \'none.json\''],
+    [['--pod'], '--pod needs a value, got nothing'],
+  ];
+  for (const [argv, message] of cases) refused(t, argv, message, files);
+  t.is(parseRunApps(['-it', '--pod', 'none.json', '--help'], noFiles), 'help', 'help reads no file');
+});
+
+test('docs/pod-manifest.md: its manifest and its command line are the same pod', (t) => {
+  const doc = readFileSync(join(repoRoot, 'docs/pod-manifest.md'), 'utf8');
+  const json = /```json\n([^`]*)```/.exec(doc)?.[1];
+  t.truthy(json);
+  const fromManifest = parsed(['--rm', '--pod', 'pod.json'], () => json!);
+  const fromArgv = parsed([
+    '--rm', '--exit-on-first', '--cpus', '2', '--memory', '512', '--hostname', 'web',
+    '--app-name', 'web', '-e', 'NGINX_PORT=8080', '-w', '/usr/share/nginx/html', '-u', 'nginx', 'docker.io/library/nginx:1.25', 'nginx', '-g', 'daemon off;',
+    '---', './sidecar.tar', '/bin/sidecar', '--interval', '5',
+    '---', 'default', 'sh', '-c', 'sleep 3600',
+  ]);
+  t.deepEqual(fromManifest, fromArgv);
+  t.deepEqual(fromManifest.pod.apps.map((a) => a.name), ['web', 'sidecar', 'default']);
+});
