@@ -5,6 +5,7 @@
  *   const agent = await AgentClient.connect(port);
  *   const proc = agent.startContainer({ rootfs: { device: '/dev/vdb', fstype: 'ext4' }, args: ['sh'] });
  *   proc.stdout.pipe(process.stdout); proc.stderr.pipe(process.stderr);
+ *   const exec = agent.startContainer({ rootfs: { container: proc.id }, args: ['ps'] });  // joins proc's container
  *   const status = await proc.exit;       // { code } or { signal }
  *   await agent.shutdown();
  *
@@ -32,6 +33,8 @@ import {
 export type ContainerExit = { code: number; error?: string } | { signal: number };
 
 export interface ContainerProcess {
+  /** Its id on the channel: a later start with `rootfs: { container: id }` runs another process in its container. */
+  readonly id: number;
   /** Null unless the spec asked for stdin. Ending it closes the container's stdin. */
   stdin: Writable | null;
   stdout: Readable;

@@ -2,7 +2,7 @@
  * Checks a start message from the host field by field, so a malformed request
  * fails that one container with a one-line reason instead of the agent.
  */
-import type { ContainerSpec, Rlimit, RootfsSpec, StartMessage } from './protocol.js';
+import type { ContainerSpec, JoinedRootfs, Rlimit, RootfsSpec, StartMessage } from './protocol.js';
 
 export class SpecError extends Error {
   override name = 'SpecError';
@@ -13,6 +13,8 @@ type Fields = Record<string, unknown>;
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isCleanString = (v: unknown): v is string => isString(v) && !v.includes('\0');
 const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 0xffff;
+/** A process id chosen by the host. */
+const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 0xffffffff;
 
 /** Bounds on list lengths, below the exec helper's own (its argv, MAX_GROUPS, MAX_RLIMITS). */
 const MAX_STRINGS = 2048;
@@ -25,12 +27,16 @@ function stringList(value: unknown, field: string, max = MAX_STRINGS): string[] 
   return value;
 }
 
-function rootfs(value: unknown): RootfsSpec {
+function rootfs(value: unknown): RootfsSpec | JoinedRootfs {
   const v = (value ?? {}) as Fields;
+  if (v.container !== undefined) {
+    if (!isId(v.container)) throw new SpecError('rootfs container must be a process id from 1 to 2^32-1');
+    return { container: v.container };
+  }
   if (isCleanString(v.device) && isCleanString(v.fstype) && v.device.startsWith('/')) return { device: v.device, fstype: v.fstype };
   // A directory becomes overlayfs's lowerdir option: its separators would smuggle in other options.
   if (isCleanString(v.directory) && v.directory.startsWith('/') && !/[,:\\]/.test(v.directory)) return { directory: v.directory };
-  throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\)');
+  throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\), or {container}');
 }
 
 function limit(value: unknown): number | 'unlimited' {
@@ -48,9 +54,7 @@ function rlimits(value: unknown): Rlimit[] {
 }
 
 export function parseStart(body: Fields): StartMessage {
-  if (!Number.isInteger(body.id) || (body.id as number) <= 0 || (body.id as number) > 0xffffffff) {
-    throw new SpecError('id must be an integer from 1 to 2^32-1');
-  }
+  if (!isId(body.id)) throw new SpecError('id must be an integer from 1 to 2^32-1');
   const args = stringList(body.args, 'args');
   if (args.length === 0 || args[0] === '') throw new SpecError('args must name a command');
   const spec: ContainerSpec = { rootfs: rootfs(body.rootfs), args };
@@ -62,6 +66,7 @@ export function parseStart(body: Fields): StartMessage {
   if (body.hostname !== undefined) {
     // The kernel's limit; the agent passes it on a command line.
     if (!isString(body.hostname) || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(body.hostname)) throw new SpecError('hostname must be a host name of up to 64 characters');
+    if ('container' in spec.rootfs) throw new SpecError('hostname cannot be set when joining a container: the process has the container\'s');
     spec.hostname = body.hostname;
   }
   if (body.user !== undefined) {
@@ -79,5 +84,5 @@ export function parseStart(body: Fields): StartMessage {
     spec.tty = { rows: tty.rows, cols: tty.cols };
   }
   if (body.rlimits !== undefined) spec.rlimits = rlimits(body.rlimits);
-  return { id: body.id as number, ...spec };
+  return { id: body.id, ...spec };
 }

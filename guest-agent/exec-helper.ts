@@ -8,11 +8,14 @@ import type { ResolvedUser } from './users.js';
 
 export const CONTROL_FD = 3;
 export const STATUS_FD = 4;
+/** A process joining a running container gets that container's UTS namespace open on this fd. */
+export const UTS_FD = 5;
 
 export function helperArgs(spec: ContainerSpec, user: ResolvedUser, root: string): string[] {
   const args = ['--root', root, '--cwd', spec.cwd ?? '/', '--uid', String(user.uid), '--gid', String(user.gid)];
   args.push('--groups', user.groups.join(','));
   if (spec.hostname) args.push('--hostname', spec.hostname);
+  if ('container' in spec.rootfs) args.push('--join-uts', String(UTS_FD));
   for (const limit of spec.rlimits ?? []) args.push('--rlimit', `${limit.type}=${limit.soft}:${limit.hard}`);
   if (spec.tty) args.push('--tty', String(spec.tty.rows), String(spec.tty.cols));
   return [...args, '--', ...spec.args];

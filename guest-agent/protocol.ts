@@ -5,7 +5,8 @@
  */
 
 export const PROTOCOL_VERSION = 1;
-export const AGENT_VERSION = '0.2.0';
+/** 0.3.0: a start may join a running container (`rootfs: {container}`). */
+export const AGENT_VERSION = '0.3.0';
 
 /** The virtio-console port (multiport) the agent serves on. */
 export const PORT_NAME = 'vmctr.agent';
@@ -59,6 +60,11 @@ export type RootfsSpec =
   /** An existing directory as the lower layer (tests; shared directories), with a tmpfs overlay on top. */
   | { directory: string };
 
+/** The root of a running container, joined as it is (an exec): the host id of the start that mounted it. */
+export interface JoinedRootfs {
+  container: number;
+}
+
 export interface Rlimit {
   type: string;
   soft: number | 'unlimited';
@@ -66,7 +72,8 @@ export interface Rlimit {
 }
 
 export interface ContainerSpec {
-  rootfs: RootfsSpec;
+  rootfs: RootfsSpec | JoinedRootfs;
+  /** Not with a joined rootfs: the process has its container's. */
   hostname?: string;
   /** argv; args[0] is looked up in the container's PATH. */
   args: string[];

@@ -5,10 +5,10 @@
  *
  *   vmctr-agent [--channel-fd N] [--exec-helper PATH] [--state-dir DIR]
  *
- * It says hello, starts containers on request, relays their stdio, reports
- * their exit, and on shutdown (or when the host goes away) kills what still
- * runs, syncs, unmounts and reboots the guest, which ends the VM. When not
- * PID 1 it exits instead of rebooting.
+ * It says hello, starts containers (and processes joining them) on request,
+ * relays their stdio, reports their exit, and on shutdown (or when the host
+ * goes away) kills what still runs, syncs, unmounts and reboots the guest,
+ * which ends the VM. When not PID 1 it exits instead of rebooting.
  */
 import { Channel } from '../channel.js';
 import { parseStart, SpecError } from '../container-spec.js';
@@ -27,7 +27,7 @@ import { initGuest } from './guest-init.js';
 import type { ByteStream, Platform } from './platform.js';
 import { openPort } from './port.js';
 
-/** Containers running at once: each holds five fds, and QuickJS's select watches fds below 1024 only. */
+/** Processes (containers and those joining them) running at once: each holds five fds, and QuickJS's select watches fds below 1024 only. */
 const MAX_RUNNING = 128;
 
 const isSignal = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 64;
@@ -134,14 +134,16 @@ class Agent {
       if (this.containers.has(spec.id)) throw new SpecError(`container id ${spec.id} is already in use`);
       if (this.shuttingDown) throw new SpecError('the agent is shutting down');
       const running = [...this.containers.values()].filter((c) => c.running).length;
-      if (running >= MAX_RUNNING) throw new SpecError(`${running} containers are running, at most ${MAX_RUNNING} at once`);
+      if (running >= MAX_RUNNING) throw new SpecError(`${running} processes are running, at most ${MAX_RUNNING} at once`);
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       const id = typeof body.id === 'number' && !this.containers.has(body.id) ? body.id : undefined;
       this.send({ type: MessageType.error, body: { ...(id === undefined ? {} : { id }), code: SETUP_FAILURE, message: err.message } });
       return;
     }
-    const container = new Container(spec, this.channel, this.options, this.platform);
+    // The container a joining process names, if any: Container decides whether it can be joined.
+    const owner = 'container' in spec.rootfs ? this.containers.get(spec.rootfs.container) : undefined;
+    const container = new Container(spec, this.channel, this.options, this.platform, owner);
     this.containers.set(spec.id, container);
     container.finished.catch((err: Error) => fatal(this.platform, err));
   }
@@ -158,7 +160,7 @@ class Agent {
     for (const container of this.containers.values()) container.stop(reason);
     await Promise.all([...this.containers.values()].map((c) => c.finished));
     this.platform.sync();
-    for (const container of this.containers.values()) container.unmount();
+    for (const container of this.containers.values()) await container.unmount();
     if (requested) {
       await new Promise<void>((resolve) => this.channel.send({ type: MessageType.bye, body: {} }, () => resolve()));
     }

@@ -1,18 +1,29 @@
 /**
- * One container process inside the guest: mounts its root, resolves its
- * user, starts it through vmctr-exec, relays stdio under flow control and
- * reports how it ended, after the last byte of its output.
+ * One process on the channel inside the guest: a container's main process,
+ * which mounts its root, or a process joining a running container (an exec),
+ * which runs in that container's root and UTS namespace and is killed when
+ * the container's main process ends. Either way it resolves its user, starts
+ * it through vmctr-exec, relays stdio under flow control and reports how it
+ * ended, after the last byte of its output.
  */
 import type { Channel } from '../channel.js';
 import { controlLine, helperArgs, parseStatusLine, type HelperStatus } from '../exec-helper.js';
 import { containerEnv } from '../container-env.js';
 import { CreditedSender, CreditReceiver } from '../flow-control.js';
 import { joinPath } from '../path.js';
-import { MessageType, SETUP_FAILURE, type ControlMessage, type DataStream, type StartMessage } from '../protocol.js';
+import { MessageType, SETUP_FAILURE, type ControlMessage, type DataStream, type RootfsSpec, type StartMessage } from '../protocol.js';
 import { resolveUser } from '../users.js';
 import { decodeUtf8, encodeUtf8 } from '../utf8.js';
 import { MountedRootfs } from './mounted-rootfs.js';
 import type { ByteReader, Child, Platform } from './platform.js';
+
+/** Where a process runs: its container's root and hostname. */
+interface Placement {
+  root: string;
+  hostname: string | undefined;
+  /** Joining a container: its UTS namespace, open until the process is spawned. */
+  uts?: number;
+}
 
 export interface ContainerOptions {
   /** Path of the vmctr-exec binary. */
@@ -35,6 +46,11 @@ function oneLine(err: unknown): string {
 export class Container {
   private child: Child | undefined;
   private rootfs: MountedRootfs | undefined;
+  /** The processes that joined this container and have not ended yet. */
+  private readonly joined = new Set<Container>();
+  private started = false;
+  /** vmctr-exec has ended: so has every process of the container, and its namespace with it. */
+  private helperExited = false;
   private controlQueued = 0;
   private stopping = false;
   private ended = false;
@@ -50,6 +66,8 @@ export class Container {
     private readonly channel: Channel,
     private readonly options: ContainerOptions,
     private readonly platform: Platform,
+    /** For a spec that joins a container: that container, if the agent has one with its id. */
+    private readonly owner?: Container,
   ) {
     const id = spec.id;
     this.stdinCredit = new CreditReceiver(`container ${id} stdin`, (bytes) =>
@@ -65,6 +83,11 @@ export class Container {
   /** True until the process has ended and its last message is sent. */
   get running(): boolean {
     return !this.ended;
+  }
+
+  /** A process may join: this is a container's own process, it runs, and the agent is not ending it. */
+  private get joinable(): boolean {
+    return !this.owner && this.started && !this.helperExited && !this.stopping;
   }
 
   stdin(payload: Uint8Array): void {
@@ -90,15 +113,24 @@ export class Container {
     if (this.spec.tty) this.control(controlLine.resize(rows, cols));
   }
 
-  /** Kills the container (vmctr-exec does, when its control fd closes) and stops sending. */
-  stop(reason: Error): void {
+  /** Kills the process and all it started (vmctr-exec does, when its control fd closes); its output and exit are still reported. */
+  kill(): void {
     this.stopping = true;
     this.child?.control.end();
+  }
+
+  /** Kills the process and stops sending. */
+  stop(reason: Error): void {
+    this.kill();
     this.senders.stdout.close(reason);
     this.senders.stderr.close(reason);
   }
 
-  unmount(): void {
+  /** Unmounts once no process runs in the mounts: neither the container's own nor one that joined it (killed as it ended, but maybe still reporting). */
+  async unmount(): Promise<void> {
+    await this.finished;
+    // No process can join any more: the helper has exited.
+    await Promise.all([...this.joined].map((exec) => exec.finished));
     this.rootfs?.unmount();
   }
 
@@ -127,11 +159,19 @@ export class Container {
       return;
     }
     const result: { final?: HelperStatus } = {};
+    const exited = child.exited.then((status) => {
+      this.helperExited = true;
+      // The container ended with its main process: so do the processes that joined it, as docker's execs do.
+      for (const exec of this.joined) exec.kill();
+      return status;
+    });
     const [status] = await Promise.all([
-      child.exited,
+      exited,
       this.readStatus(child.status, (s) => {
-        if (s.kind === 'started') this.send({ type: MessageType.started, body: { id, pid: s.pid } });
-        else result.final = s;
+        if (s.kind === 'started') {
+          this.started = true;
+          this.send({ type: MessageType.started, body: { id, pid: s.pid } });
+        } else result.final = s;
       }),
       this.pump(child.stdout, this.senders.stdout),
       this.pump(child.stderr, this.senders.stderr),
@@ -146,34 +186,61 @@ export class Container {
       const helperEnd = 'signal' in status ? `killed by signal ${status.signal}` : `exit status ${status.code}`;
       this.send({ type: MessageType.error, body: { id, code: SETUP_FAILURE, message: `vmctr-exec ended without a status (${helperEnd})` } });
     }
+    this.owner?.joined.delete(this);
   }
 
   private spawnHelper(): Child {
-    const dir = joinPath(this.options.stateDir, String(this.spec.id));
+    const rootfs = this.spec.rootfs;
+    const place = 'container' in rootfs ? this.joinTarget(rootfs.container) : this.mount(rootfs);
     try {
-      this.rootfs = MountedRootfs.mount(this.platform, this.spec.rootfs, dir);
+      // The container's own account files, as they are now: a name means what the container says it means.
+      const accounts = (file: string) => decodeUtf8(this.platform.readFile(joinPath(place.root, file), MAX_ACCOUNT_FILE) ?? new Uint8Array());
+      const user = resolveUser(this.spec.user, this.spec.additionalGroups ?? [], accounts('etc/passwd'), accounts('etc/group'));
+      let child: Child;
+      try {
+        const helper = this.options.helper;
+        const environment = Object.entries(containerEnv({ ...this.spec, hostname: place.hostname }, user)).map(([key, value]) => `${key}=${value}`);
+        const args = [helper, ...helperArgs(this.spec, user, place.root)];
+        child = this.platform.spawn(helper, args, environment, this.spec.stdin === true, place.uts === undefined ? [] : [place.uts]);
+      } catch (err) {
+        throw new Error(`vmctr-exec: ${oneLine(err)}`);
+      }
+      this.child = child;
+      if (child.stdin) this.stdinState = 'open';
+      this.owner?.joined.add(this);
+      return child;
+    } finally {
+      if (place.uts !== undefined) this.platform.close(place.uts);
+    }
+  }
+
+  /** Mounts the container's root and writes its /etc/hostname. */
+  private mount(spec: RootfsSpec): Placement {
+    try {
+      this.rootfs = MountedRootfs.mount(this.platform, spec, joinPath(this.options.stateDir, String(this.spec.id)));
     } catch (err) {
       throw new Error(`rootfs: ${oneLine(err)}`);
     }
-    const root = this.rootfs.root;
-    // The container's own account files: a name means what the image says it means.
-    const accounts = (file: string) => decodeUtf8(this.platform.readFile(joinPath(root, file), MAX_ACCOUNT_FILE) ?? new Uint8Array());
-    const user = resolveUser(this.spec.user, this.spec.additionalGroups ?? [], accounts('etc/passwd'), accounts('etc/group'));
-    if (this.spec.hostname) {
+    const { root } = this.rootfs;
+    const { hostname } = this.spec;
+    if (hostname) {
       this.platform.makeDirectory(joinPath(root, 'etc'));
-      this.platform.writeFile(joinPath(root, 'etc/hostname'), encodeUtf8(`${this.spec.hostname}\n`));
+      this.platform.writeFile(joinPath(root, 'etc/hostname'), encodeUtf8(`${hostname}\n`));
     }
-    let child: Child;
-    try {
-      const helper = this.options.helper;
-      const environment = Object.entries(containerEnv(this.spec, user)).map(([key, value]) => `${key}=${value}`);
-      child = this.platform.spawn(helper, [helper, ...helperArgs(this.spec, user, root)], environment, this.spec.stdin === true);
-    } catch (err) {
-      throw new Error(`vmctr-exec: ${oneLine(err)}`);
-    }
-    this.child = child;
-    if (child.stdin) this.stdinState = 'open';
-    return child;
+    return { root, hostname };
+  }
+
+  /** The running container `id` (this.owner), for this process to join. */
+  private joinTarget(id: number): Placement {
+    const owner = this.owner;
+    const gone = () => new Error(`no running container ${id} to join`);
+    if (!owner?.joinable || !owner.child || !owner.rootfs) throw gone();
+    // Its helper holds the namespace its processes share. Joinable, it is not reaped (QuickJS runs the jobs a reap queues
+    // before the next handler), so the pid is still the helper's.
+    const uts = this.platform.openNamespace(owner.child.pid, 'uts');
+    // A helper that exited but is not reaped yet (a zombie) has no namespace: the container has just ended.
+    if (uts === undefined) throw gone();
+    return { root: owner.rootfs.root, hostname: owner.spec.hostname, uts };
   }
 
   private writeStdin(payload: Uint8Array): void {

@@ -82,8 +82,16 @@ export interface Platform {
   openDevice(path: string): ByteStream;
   /** A stream over an fd the agent inherited (a socket, in tests). */
   inheritedStream(fd: number): ByteStream;
-  /** Starts `file` with `argv` (argv[0] included) and `env` ("KEY=value"), its fds 0 to 4 as Child describes. */
-  spawn(file: string, argv: string[], env: string[], withStdin: boolean): Child;
+  /** Opens /proc/PID/ns/TYPE for a child to enter (spawn's `extraFds`); undefined once the process has ended. */
+  openNamespace(pid: number, type: 'uts'): number | undefined;
+  /** Closes an fd the agent opened itself (openNamespace's). */
+  close(fd: number): void;
+  /**
+   * Starts `file` with `argv` (argv[0] included) and `env` ("KEY=value"), its
+   * fds 0 to 4 as Child describes and `extraFds[i]` as its fd 5 + i (the
+   * caller keeps its own and closes them).
+   */
+  spawn(file: string, argv: string[], env: string[], withStdin: boolean, extraFds?: number[]): Child;
   sleep(ms: number): Promise<void>;
   log(line: string): void;
 }

@@ -319,7 +319,18 @@ export class QuickJsPlatform implements Platform {
     return { reader: new FdReader(fd, release), writer: new FdWriter(fd, release) };
   }
 
-  spawn(file: string, argv: string[], env: string[], withStdin: boolean): Child {
+  openNamespace(pid: number, type: 'uts'): number | undefined {
+    const path = `/proc/${pid}/ns/${type}`;
+    const fd = os.open(path, os.O_RDONLY | vmctr.O_CLOEXEC);
+    // A process that has exited (a zombie included) has no namespaces any more.
+    return fd === -ENOENT ? undefined : checkedFd(`open ${path}`, fd);
+  }
+
+  close(fd: number): void {
+    os.close(fd);
+  }
+
+  spawn(file: string, argv: string[], env: string[], withStdin: boolean, extraFds: number[] = []): Child {
     const opened: number[] = [];
     const track = (fds: [number, number]): [number, number] => (opened.push(...fds), fds);
     let theirs: number[] = [];
@@ -333,7 +344,7 @@ export class QuickJsPlatform implements Platform {
       const [controlRead, controlWrite] = track(pipe(1));
       const [statusRead, statusWrite] = track(pipe(0));
       theirs = [stdinRead, stdoutWrite, stderrWrite, controlRead, statusWrite];
-      const pid = vmctr.spawn(file, argv, env, theirs);
+      const pid = vmctr.spawn(file, argv, env, [...theirs, ...extraFds]);
       if (pid < 0) fail(file, pid);
       return {
         pid,

@@ -5,9 +5,13 @@
  * controlling pty, a private UTS namespace for the hostname, and reaping
  * orphans (it is a child subreaper, as the agent may be PID 1).
  *
+ * The UTS namespace is this process's, made before the fork, so that the
+ * container's processes share it and a process joining the container later
+ * (an exec) gets it from /proc/<this pid>/ns/uts: --join-uts.
+ *
  *   vmctr-exec [--root DIR] [--cwd DIR] [--uid N] [--gid N] [--groups N,N,...]
- *              [--hostname NAME] [--rlimit NAME=SOFT:HARD]... [--tty ROWS COLS]
- *              -- FILE [ARG...]
+ *              [--hostname NAME | --join-uts FD] [--rlimit NAME=SOFT:HARD]...
+ *              [--tty ROWS COLS] -- FILE [ARG...]
  *
  * The environment is the container's. File descriptors from the agent:
  *   0, 1, 2  stdio (with --tty the helper relays them to the pty instead)
@@ -53,6 +57,7 @@ struct rlimit_setting {
 
 struct options {
   const char *root, *cwd, *hostname;
+  int join_uts; /* an fd open on a UTS namespace to enter, -1 for none */
   uid_t uid;
   gid_t gid;
   gid_t groups[MAX_GROUPS];
@@ -123,6 +128,7 @@ static void parse_groups(struct options *o, char *list) {
 
 static void parse_options(struct options *o, int argc, char **argv) {
   memset(o, 0, sizeof *o);
+  o->join_uts = -1;
   int i = 1;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
     const char *flag = argv[i];
@@ -132,6 +138,7 @@ static void parse_options(struct options *o, int argc, char **argv) {
     if (strcmp(flag, "--root") == 0) o->root = value;
     else if (strcmp(flag, "--cwd") == 0) o->cwd = value;
     else if (strcmp(flag, "--hostname") == 0) o->hostname = value;
+    else if (strcmp(flag, "--join-uts") == 0) o->join_uts = (int)parse_number(value, "fd");
     else if (strcmp(flag, "--uid") == 0) o->uid = (uid_t)parse_number(value, "uid");
     else if (strcmp(flag, "--gid") == 0) o->gid = (gid_t)parse_number(value, "gid");
     else if (strcmp(flag, "--groups") == 0) parse_groups(o, value);
@@ -144,6 +151,7 @@ static void parse_options(struct options *o, int argc, char **argv) {
     i += needs;
   }
   if (i + 1 >= argc) fail(125, "vmctr-exec: no command after --");
+  if (o->hostname && o->join_uts >= 0) fail(125, "vmctr-exec: --hostname and --join-uts together");
   o->argv = &argv[i + 1];
 }
 
@@ -177,10 +185,6 @@ static void exec_container(const struct options *o, int slave, int error_fd) {
     for (int fd = 0; fd < 3; fd++) {
       if (dup2(slave, fd) < 0) fail(125, "dup2 pty: %s", strerror(errno));
     }
-  }
-  if (o->hostname) {
-    if (unshare(CLONE_NEWUTS) < 0) fail(125, "unshare UTS namespace: %s", strerror(errno));
-    if (sethostname(o->hostname, strlen(o->hostname)) < 0) fail(125, "sethostname: %s", strerror(errno));
   }
   if (o->root) {
     if (chdir(o->root) < 0 || chroot(".") < 0) fail(125, "chroot %s: %s", o->root, strerror(errno));
@@ -381,6 +385,16 @@ int main(int argc, char **argv) {
   struct supervisor s = {.o = &o, .master = -1};
   s.signals = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   if (s.signals < 0) fail(125, "signalfd: %s", strerror(errno));
+
+  /* Before the fork: the container's processes inherit it (see the top). */
+  if (o.hostname) {
+    if (unshare(CLONE_NEWUTS) < 0) fail(125, "unshare UTS namespace: %s", strerror(errno));
+    if (sethostname(o.hostname, strlen(o.hostname)) < 0) fail(125, "sethostname: %s", strerror(errno));
+  } else if (o.join_uts >= 0) {
+    if (setns(o.join_uts, CLONE_NEWUTS) < 0) fail(125, "setns UTS namespace: %s", strerror(errno));
+    /* Not for the container's process. */
+    if (close(o.join_uts) < 0) fail(125, "close UTS namespace fd: %s", strerror(errno));
+  }
 
   int slave = -1;
   if (o.tty) {

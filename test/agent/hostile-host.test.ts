@@ -42,8 +42,11 @@ test('fields of the wrong shape or size fail that container only', async (t) => 
     const bad = async (spec: Record<string, unknown>) => (await runContainer(agent.client, spec as never)).exit;
     t.deepEqual(await bad({ rootfs: { directory: `${rootfs},upperdir=/` }, args: ['true'] }), {
       code: 125,
-      error: 'rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\)',
+      error: 'rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\), or {container}',
     });
+    for (const container of [0, -1, 1.5, 2 ** 32, '1', null]) {
+      t.deepEqual(await bad({ rootfs: { container }, args: ['true'] }), { code: 125, error: 'rootfs container must be a process id from 1 to 2^32-1' });
+    }
     t.like(await bad({ rootfs: { directory: rootfs }, args: Array(3000).fill('x') }), { code: 125, error: 'args has 3000 items, at most 2048 allowed' });
     t.like(await bad({ rootfs: { directory: rootfs }, args: ['true'], rlimits: Array(17).fill({ type: 'nofile', soft: 1, hard: 1 }) }), { code: 125 });
     t.like(await bad({ rootfs: { directory: rootfs }, args: ['true'], tty: { rows: 0, cols: 1e9 } }), { code: 125 });
