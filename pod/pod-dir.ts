@@ -23,7 +23,8 @@ export interface PodRecord {
 
 export type PodStatus = PodRecord & { status: string };
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+/** A pod's name, and an app's within a pod (monitor/app-log.ts): safe as a file name, never '.' or '..'. */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
 export class PodNameError extends Error {}
 
@@ -44,7 +45,7 @@ export class PodDir {
 
   /** Claims `name` (or a generated one) under `root`/pods. */
   static async create(root: string, name?: string): Promise<PodDir> {
-    if (name !== undefined && !NAME.test(name)) {
+    if (name !== undefined && !NAME_PATTERN.test(name)) {
       throw new PodNameError(`invalid pod name "${name}": use letters, digits, '_', '.' and '-', starting with a letter or digit`);
     }
     const pods = join(root, 'pods');
@@ -61,7 +62,7 @@ export class PodDir {
   }
 
   static open(root: string, name: string): PodDir {
-    if (!NAME.test(name)) throw new PodNameError(`invalid pod name "${name}"`);
+    if (!NAME_PATTERN.test(name)) throw new PodNameError(`invalid pod name "${name}"`);
     return new PodDir(join(root, 'pods', name), name);
   }
 
