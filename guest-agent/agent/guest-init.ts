@@ -1,8 +1,9 @@
 /**
  * What an init does before the agent can serve, when the agent is PID 1 of
  * the guest (the agent image's /init): the kernel's filesystems, devpts for
- * ttys, the /dev links shells expect, and tmpfs on /run and /tmp. The root
- * stays read-only; every write goes to tmpfs.
+ * ttys, the /dev links shells expect, tmpfs on /run and /tmp, and the
+ * loopback interface up (a pod's apps share the guest's network, so they
+ * talk over localhost). The root stays read-only; every write goes to tmpfs.
  */
 import { MS } from '../rootfs.js';
 import type { Platform } from './platform.js';
@@ -22,4 +23,5 @@ export function initGuest(platform: Platform): void {
   }
   mount('tmpfs', '/run', 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=0755');
   mount('tmpfs', '/tmp', 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=1777');
+  platform.interfaceUp('lo');
 }

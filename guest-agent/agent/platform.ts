@@ -71,6 +71,8 @@ export interface Platform {
   symlink(target: string, path: string): void;
 
   mount(mount: Mount): void;
+  /** Sets a network interface up. */
+  interfaceUp(name: string): void;
   /** `detach`: lazily (MNT_DETACH), for a mount still busy. */
   unmount(target: string, detach: boolean): void;
   sync(): void;

@@ -288,6 +288,10 @@ export class QuickJsPlatform implements Platform {
     check(`umount ${target}`, vmctr.umount(target, detach ? vmctr.MNT_DETACH : 0));
   }
 
+  interfaceUp(name: string): void {
+    check(`set ${name} up`, vmctr.interfaceUp(name));
+  }
+
   sync(): void {
     vmctr.sync();
   }

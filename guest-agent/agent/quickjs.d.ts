@@ -44,6 +44,7 @@ declare module 'vmctr' {
   export function mount(source: string, target: string, fstype: string, flags: number, data: string): number;
   export function umount(target: string, flags: number): number;
   export function sync(): void;
+  export function interfaceUp(name: string): number;
   export function reboot(): number;
   /** The kernel's release (uname -r), or a negative errno. */
   export function uname(): string | number;

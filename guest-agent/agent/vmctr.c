@@ -21,7 +21,10 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
@@ -71,6 +74,28 @@ static JSValue js_sync(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
 static JSValue js_reboot(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
   reboot(RB_AUTOBOOT);
   return errno_result(ctx);
+}
+
+/* Sets a network interface up (SIOCSIFFLAGS |= IFF_UP): the guest's loopback, which apps of one pod share. */
+static JSValue js_interface_up(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  const char *name = JS_ToCString(ctx, argv[0]);
+  if (!name) return JS_EXCEPTION;
+  struct ifreq req;
+  memset(&req, 0, sizeof req);
+  int too_long = strlen(name) >= sizeof req.ifr_name;
+  strncpy(req.ifr_name, name, sizeof req.ifr_name - 1);
+  JS_FreeCString(ctx, name);
+  if (too_long) return JS_NewInt32(ctx, -EINVAL);
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return errno_result(ctx);
+  int ok = ioctl(sock, SIOCGIFFLAGS, &req) == 0;
+  if (ok) {
+    req.ifr_flags |= IFF_UP;
+    ok = ioctl(sock, SIOCSIFFLAGS, &req) == 0;
+  }
+  JSValue result = ok ? JS_NewInt32(ctx, 0) : errno_result(ctx);
+  close(sock);
+  return result;
 }
 
 static JSValue js_uname(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
@@ -231,6 +256,7 @@ static const JSCFunctionListEntry vmctr_functions[] = {
   JS_CFUNC_DEF("sync", 0, js_sync),
   JS_CFUNC_DEF("reboot", 0, js_reboot),
   JS_CFUNC_DEF("uname", 0, js_uname),
+  JS_CFUNC_DEF("interfaceUp", 1, js_interface_up),
   JS_CFUNC_DEF("getpid", 0, js_getpid),
   JS_CFUNC_DEF("pipe", 0, js_pipe),
   JS_CFUNC_DEF("setNonBlocking", 1, js_set_non_blocking),
