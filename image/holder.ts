@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { identify } from '../pod/process-identity.js';
 
 /**
  * A process as lock files and pins name it: its pid plus its start time from
@@ -9,15 +9,9 @@ export interface Holder {
   readonly start: string;
 }
 
-// Field 22 of /proc/PID/stat; the command name (field 2) may itself hold spaces and parentheses.
+/** The process's start time, as pod/process-identity.ts reads it (a zombie has none: it holds nothing). */
 function startTime(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  return identify(pid)?.startTime;
 }
 
 let self: Holder | undefined;
