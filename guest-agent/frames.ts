@@ -11,7 +11,8 @@ export class ProtocolError extends Error {
   override name = 'ProtocolError';
 }
 
-export function encodeControl(message: ControlMessage): Uint8Array {
+/** Any control frame: the agent's messages, and the monitor protocol's, which shares the framing. */
+export function encodeControl(message: { type: number; body: object }): Uint8Array {
   const json = encodeUtf8(JSON.stringify(message.body));
   if (json.length + 1 > MAX_FRAME) throw new ProtocolError(`message too large: ${json.length} bytes`);
   const frame = new Uint8Array(5 + json.length);

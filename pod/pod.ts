@@ -1,7 +1,7 @@
-// A pod: one microVM running one container through the guest agent. The
-// VM boots the agent image read-only as /dev/vda (its /init becomes the
-// agent), the container's root filesystem read-only as /dev/vdb (the agent
-// puts a tmpfs layer over it, so the container's writes stay in the pod and
+// A pod: one microVM running its apps (containers) through the guest agent.
+// The VM boots the agent image read-only as /dev/vda (its /init becomes the
+// agent), each app's root filesystem read-only as /dev/vdb, /dev/vdc, ... (the
+// agent puts a tmpfs layer over each, so an app's writes stay in the pod and
 // the source never changes), and the host talks to the agent over the
 // virtio-console port `vmctr.agent`.
 import { AgentClient, type ContainerExit, type ContainerProcess } from '../guest-agent/client.js';
@@ -10,55 +10,53 @@ import type { BootImage } from '../vmm/boot/boot-image.js';
 import { ConsolePortStream } from '../vmm/devices/console/port-stream.js';
 import type { SerialSink } from '../vmm/devices/legacy/serial.js';
 import { Vm, type VmExit } from '../vmm/vm.js';
+import { MAX_APPS } from './pod-spec.js';
 
 export const AGENT_PORT = 'vmctr.agent';
 /** The agent image's /init is the agent; its root stays read-only. */
 const AGENT_CMDLINE = 'root=/dev/vda ro rootfstype=ext4 init=/init';
-const ROOTFS_DEVICE = '/dev/vdb';
-/** How long the guest has to power off after the container ended. */
+/** How long the guest has to power off after its apps ended. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface PodConfig {
-  /** The guest kernel: bytes, or a file (BootImage) of which Vm.create reads only the loadable segments, during start(). */
+  /** The guest kernel: bytes, or a file (BootImage) of which Vm.create reads only the loadable segments, during boot(). */
   kernel: Uint8Array | BootImage;
   /** The agent's ext4 image (guest-agent/build-agent-image.sh). */
   agentImage: string;
-  /** The container's root filesystem as an ext4 image. */
-  rootfsDisk: string;
-  /** The container process: everything but the root filesystem. */
-  container: Omit<ContainerSpec, 'rootfs'>;
+  /** Each app's root filesystem as an ext4 image, in app order. */
+  rootfsDisks: string[];
   cpus: number;
   memoryMiB: number;
   /** Extra kernel parameters (default `quiet`). */
   kernelParameters?: string;
-  /** The guest kernel's console (kept apart from the container's output). */
+  /** The guest kernel's console (kept apart from the apps' output). */
   console: SerialSink;
   /** How long the guest may take from power-on to the agent's hello. */
   agentTimeoutMs?: number;
 }
 
-/** How a pod ended: its container's status, or why the VM ended without one. */
-export type PodExit =
-  | { kind: 'exited'; exit: ContainerExit }
-  | { kind: 'panic' }
-  | { kind: 'failed'; detail: string };
+/** Why the VM ended, when it did not end by the pod's own shutdown. */
+export type PodEnd = { kind: 'shutdown' } | { kind: 'panic' } | { kind: 'failed'; detail: string };
+
+export type { ContainerExit, ContainerProcess };
 
 export class Pod {
   private stopping = false;
+  private channelFailure: string | undefined;
 
   private constructor(
     private readonly vm: Vm,
     private readonly vmEnded: Promise<VmExit>,
     private readonly agent: AgentClient,
-    readonly process: ContainerProcess,
   ) {}
 
   /**
-   * Boots the VM and starts the container. Rejects with a one-line error if
+   * Boots the VM and waits for its agent. Rejects with a one-line error if
    * the VM cannot be built or the guest never reaches the agent; the VM is
    * gone by then.
    */
-  static async start(config: PodConfig): Promise<Pod> {
+  static async boot(config: PodConfig): Promise<Pod> {
+    if (config.rootfsDisks.length > MAX_APPS) throw new Error(`at most ${MAX_APPS} apps per pod`);
     const port = new ConsolePortStream();
     const vm = Vm.create({
       kernel: config.kernel,
@@ -68,7 +66,7 @@ export class Pod {
       console: config.console,
       disks: [
         { path: config.agentImage, readOnly: true, serial: 'vmctr-agent' },
-        { path: config.rootfsDisk, readOnly: true, serial: 'vmctr-rootfs' },
+        ...config.rootfsDisks.map((path, i) => ({ path, readOnly: true, serial: `vmctr-rootfs${i}` })),
       ],
       ports: [{ name: AGENT_PORT, handler: port }],
     });
@@ -83,35 +81,51 @@ export class Pod {
       const exit = await vmEnded;
       throw new Error(exit.kind === 'stopped' ? (err as Error).message : `the guest ended before its agent started: ${describeVmExit(exit)}`);
     }
-    const process = agent.startContainer({ ...config.container, rootfs: { device: ROOTFS_DEVICE, fstype: 'ext4' } });
-    return new Pod(vm, vmEnded, agent, process);
+    return new Pod(vm, vmEnded, agent);
   }
 
-  /** Resolves once the container ended and the VM is gone. */
-  async wait(): Promise<PodExit> {
-    let exit: ContainerExit | undefined;
-    let failure: string | undefined;
-    try {
-      exit = await this.process.exit;
-    } catch (err) {
-      failure = (err as Error).message;
-    }
-    if (exit) {
-      // The agent syncs, unmounts and reboots the guest; a guest that does not is stopped.
-      const grace = setTimeout(() => this.vm.requestStop(), SHUTDOWN_GRACE_MS);
-      await this.agent.shutdown();
-      const vmExit = await this.vmEnded;
-      clearTimeout(grace);
-      if (vmExit.kind === 'panic') return { kind: 'panic' };
-      return { kind: 'exited', exit };
-    }
+  /** Starts app `index` (0-based) on its own disk. */
+  startApp(index: number, container: Omit<ContainerSpec, 'rootfs'>): ContainerProcess {
+    if (!Number.isInteger(index) || index < 0 || index >= MAX_APPS) throw new RangeError(`no app ${index}`);
+    return this.watch(this.agent.startContainer({ ...container, rootfs: { device: `/dev/vd${String.fromCharCode(0x62 + index)}`, fstype: 'ext4' } }));
+  }
+
+  /** A new process in a running app's root filesystem (`vmctr exec`). */
+  exec(app: ContainerProcess, container: Omit<ContainerSpec, 'rootfs'>): ContainerProcess {
+    return this.watch(this.agent.startContainer({ ...container, rootfs: { container: app.id } }));
+  }
+
+  /**
+   * A process that ends without an exit failed the channel: the agent broke
+   * the protocol or died, so the VM is ended rather than waited for.
+   */
+  private watch(proc: ContainerProcess): ContainerProcess {
+    proc.exit.catch((err: Error) => {
+      this.channelFailure ??= err.message;
+      this.vm.requestStop();
+    });
+    return proc;
+  }
+
+  /** Asks the agent to end what still runs and power off, and ends the VM if it has not within the grace period; resolves with how the VM ended. */
+  async shutdown(): Promise<PodEnd> {
+    const grace = setTimeout(() => this.kill(), SHUTDOWN_GRACE_MS);
+    await this.agent.shutdown();
+    const end = await this.ended();
+    clearTimeout(grace);
+    return end;
+  }
+
+  /** Resolves with how the VM ended, whoever ended it. */
+  async ended(): Promise<PodEnd> {
     const vmExit = await this.vmEnded;
     if (vmExit.kind === 'panic') return { kind: 'panic' };
-    if (this.stopping) return { kind: 'failed', detail: 'the pod was stopped' };
-    return { kind: 'failed', detail: vmExit.kind === 'stopped' ? `the agent channel failed: ${failure}` : describeVmExit(vmExit) };
+    if (this.channelFailure) return { kind: 'failed', detail: `the agent channel failed: ${this.channelFailure}` };
+    if (vmExit.kind === 'reboot' || (vmExit.kind === 'stopped' && this.stopping)) return { kind: 'shutdown' };
+    return { kind: 'failed', detail: describeVmExit(vmExit) };
   }
 
-  /** Ends the VM now, whatever the container is doing. */
+  /** Ends the VM now, whatever the apps are doing. */
   kill(): void {
     this.stopping = true;
     this.vm.requestStop();
