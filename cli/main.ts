@@ -19,6 +19,7 @@
 import { enableCompileCache } from 'node:module';
 import { join } from 'node:path';
 import { cacheDir } from './cache-dir.js';
+import { MONITOR_COMMAND } from './monitor-command.js';
 
 try {
   enableCompileCache(join(cacheDir(), 'node-compile-cache')); // reports failure in its result, ignored
@@ -38,9 +39,14 @@ const fastCommands: Record<string, (argv: readonly string[]) => Promise<(() => P
     const flags = parseBootArgv(argv);
     return flags === 'help' ? flags : () => boot(flags);
   },
+  // The pod's monitor (monitor/monitor.ts), spawned by `vmctr run`: not a user command, and not in help.
+  [MONITOR_COMMAND]: async (argv) => {
+    const { Monitor } = await import('../monitor/monitor.js');
+    return () => Monitor.main(argv[0]!);
+  },
   run: async (argv) => {
-    const { parseRunArgv, run } = await import('./run-command.js');
-    const request = parseRunArgv(argv);
+    const [{ parseRunApps }, { run }] = await Promise.all([import('./run-apps.js'), import('./run-command.js')]);
+    const request = parseRunApps(argv);
     return request === 'help' ? request : () => run(request);
   },
 };

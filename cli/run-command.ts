@@ -1,43 +1,46 @@
 // `vmctr run` without oclif: its command line (one definition and one
 // parser, for the oclif command in commands/run.ts and for the CLI's fast
-// path in main.ts) and what it does. Nothing here loads oclif, and nothing
-// loads the registry or tar code unless the root filesystem needs it
-// (pod/rootfs-source.ts): the default image and a directory do not.
-// Before the guest runs only what it needs is done: the kernel is opened
-// (read later, its loadable segments only, straight into guest memory), the
-// host checked, the pod's directory claimed and its disks found; the pod's
-// record is written meanwhile, waited for by nothing before the guest runs.
-import { createWriteStream, readFileSync } from 'node:fs';
+// path in main.ts) and what it does. The pod's VMM is not this process but
+// its monitor (monitor/monitor.ts), which this command spawns in a session
+// of its own and, without -d, attaches to: stdio, signals and the exit
+// status are the pod's, as if this process ran it. Before the monitor starts
+// only what gives a one-line error at once is done: flags, the kernel, the
+// agent image, the host's KVM, the pod's name.
+import { spawn } from 'node:child_process';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { finished } from 'node:stream/promises';
-import { exitCode as containerExitCode } from '../guest-agent/client.js';
-import type { FileImage } from '../vmm/boot/boot-image.js';
-import { BootError } from '../vmm/boot/linux-loader.js';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { checkHostSupport } from '../vmm/kvm/host-support.js';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
-import { Pod, type PodExit } from '../pod/pod.js';
-import { PodDir, PodNameError, type PodRecord } from '../pod/pod-dir.js';
-import { prepareRootfs, RootfsError } from '../pod/rootfs-source.js';
+import { attach, request, type AttachExit } from '../monitor/client.js';
+import type { LaunchApp, PodLaunch } from '../monitor/launch.js';
+import { newPodId, PodDir, PodNameError } from '../pod/pod-dir.js';
+import { RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
+import { self } from '../pod/process-identity.js';
+import { DEFAULT_IMAGE } from '../pod/rootfs-source.js';
 import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
 import { storeRoot } from '../image/store-root.js';
-import { ImageError } from '../image/image-error.js';
 import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
-import { agentImagePath, defaultImagePath, defaultKernelPath, openInputFile } from './guest-kernel.js';
-import { LineBufferedOutput } from './line-buffered-output.js';
+import { agentImagePath, defaultImagePath, defaultKernelPath } from './guest-kernel.js';
+import { RunExitCode } from './run-exit-code.js';
+import { MONITOR_COMMAND } from './monitor-command.js';
+import type { RunApps } from './run-apps.js';
 import { UserError } from './user-error.js';
 
-/** Exit codes of `vmctr run` that are not the container's own. */
-export const RunExitCode = {
-  /** vmctr could not start the pod: bad usage or input, missing set-up, a host without KVM (as docker's 125). */
-  error: 125,
-  /** The guest kernel panicked. */
-  panic: 250,
-  /** The VM or the agent failed: a guest crash, a VMM error, the agent channel lost. */
-  failure: 251,
-} as const;
+export { RunExitCode };
+
+/** What a filter ended by a closed pipe exits with: 128 + SIGPIPE. */
+const EXIT_SIGPIPE = 128 + constants.signals.SIGPIPE;
+/** How long an attached `vmctr run` lets the apps end after SIGTERM before the VM ends. */
+const SIGTERM_GRACE_SECONDS = 10;
+/** How long a run that could not attach waits for the monitor's own report of why. */
+const STARTUP_REPORT_WAIT_MS = 5_000;
 
 export const runFlags = {
   rm: { type: 'boolean', description: 'remove the pod when it ends' },
+  detach: { type: 'boolean', char: 'd', description: 'start the pod in the background and print its ID once its apps run' },
   name: { type: 'string', description: 'name the pod (unique; default: generated)' },
   env: { type: 'string', char: 'e', multiple: true, format: { pattern: ENV_ENTRY, expected: 'KEY=VALUE' }, description: 'set an environment variable (KEY=VALUE); repeatable' },
   workdir: { type: 'string', char: 'w', format: { pattern: ABSOLUTE_PATH, expected: 'an absolute path' }, description: 'working directory inside the container (absolute)' },
@@ -82,168 +85,169 @@ export function runError(err: unknown): UserError {
   return new UserError((err as Error).message, RunExitCode.error);
 }
 
-/** Runs the pod `request` describes and exits with its container's status; a failure to start is thrown as runError's. */
-export async function run(request: RunRequest): Promise<void> {
-  let kernel: FileImage | undefined;
+/** Runs the pod `request` describes: detached, or attached until it ends and exiting with its status; a failure to start is thrown as runError's. */
+export async function run(request: RunApps): Promise<void> {
+  const { flags } = request.request;
+  const root = storeRoot(flags.root);
+  const kernel = requireFile(defaultKernelPath(), 'kernel');
+  const agentImage = requireFile(agentImagePath(), 'agent image');
+  const host = checkHostSupport();
+  if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`, RunExitCode.error);
+  if (flags.detach && flags.rm) throw new UserError('--rm and -d do not go together: a detached pod is removed with vmctr rm', RunExitCode.error);
+
+  const apps: LaunchApp[] = request.pod.apps.map((app) => ({ ...app, image: imagePath(app.image) }));
+  const record: PodRecord = {
+    version: RECORD_VERSION,
+    id: newPodId(),
+    name: flags.name ?? '',
+    created: new Date().toISOString(),
+    state: 'starting',
+    apps: apps.map((a) => ({ name: a.name, image: a.image, command: a.command })),
+    ...(flags.detach ? {} : { owner: self() }),
+  };
+  let created;
   try {
-    const { flags, rootfs, command } = request;
-    const root = storeRoot(flags.root);
-    kernel = openInputFile(defaultKernelPath(), 'kernel');
-    const agentImage = agentImagePath();
-    const host = checkHostSupport();
-    if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`, RunExitCode.error);
-
-    let dir: PodDir;
-    try {
-      dir = await PodDir.create(root, flags.name);
-    } catch (err) {
-      if (err instanceof PodNameError) throw new UserError(err.message, RunExitCode.error);
-      throw err;
-    }
-    const record: PodRecord = { name: dir.name, rootfs, command, pid: process.pid, created: new Date().toISOString(), state: 'running' };
-    // pod.json is rewritten as the pod goes on, one write at a time (they share a temporary file). The first is
-    // only issued here: the thread pool does it while the root filesystem and the VM are set up, and nothing waits for it.
-    let written: Promise<void> = Promise.resolve();
-    const save = () => (written = written.catch(() => {}).then(() => dir.write(record)));
-    void save().catch(() => {});
-    const settle = async () => {
-      if (flags.rm) {
-        await written.catch(() => {});
-        await dir.remove();
-      } else {
-        await save();
-      }
-    };
-    let status: number;
-    try {
-      status = await runPod(dir, record, save, { ...flags, rootfs, command, kernel, agentImage, root });
-    } catch (err) {
-      const failure = runError(err);
-      record.state = 'exited';
-      record.exitCode = failure.exitCode;
-      record.error = failure.message.split('\n')[0];
-      await settle();
-      throw failure;
-    }
-    await settle();
-    // stdin may still hold the event loop open: the pod is over.
-    process.exit(status);
+    created = await PodDir.create(root, record);
   } catch (err) {
-    throw runError(err);
-  } finally {
-    kernel?.close();
-  }
-}
-
-interface PodOptions extends RunFlags {
-  rootfs: string;
-  command: string[];
-  kernel: FileImage;
-  agentImage: string;
-  root: string;
-}
-
-async function runPod(dir: PodDir, record: PodRecord, save: () => Promise<void>, opts: PodOptions): Promise<number> {
-  let rootfs;
-  try {
-    rootfs = await prepareRootfs(opts.rootfs, {
-      root: opts.root,
-      defaultImage: defaultImagePath,
-      podDisk: dir.disk('rootfs.ext4'),
-      command: opts.command,
-      overrides: { env: opts.env.length ? opts.env : undefined, workdir: opts.workdir, user: opts.user },
-      progress: (line) => process.stderr.write(`${line}\n`),
-    });
-  } catch (err) {
-    if (err instanceof RootfsError || err instanceof ImageError) throw new UserError(err.message, RunExitCode.error);
+    if (err instanceof PodNameError) throw new UserError(err.message, RunExitCode.error);
     throw err;
   }
-  const consoleFile = createWriteStream(dir.consoleLog);
-  const console = new LineBufferedOutput(consoleFile);
-  const tty = opts.tty ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } : undefined;
-  let pod: Pod;
-  try {
-    pod = await Pod.start({
-      kernel: opts.kernel,
-      agentImage: opts.agentImage,
-      rootfsDisk: rootfs.disk,
-      cpus: opts.cpus,
-      memoryMiB: opts.memory,
-      console,
-      container: {
-        ...rootfs.container,
-        hostname: opts.hostname ?? dir.name,
-        stdin: opts.interactive,
-        ...(tty ? { tty } : {}),
-      },
-    });
-  } catch (err) {
-    await rootfs.release();
-    if (err instanceof BootError) throw new UserError(err.message, RunExitCode.error);
-    throw new UserError((err as Error).message, RunExitCode.failure);
-  }
-
-  const proc = pod.process;
-  proc.stdout.pipe(process.stdout, { end: false });
-  proc.stderr.pipe(process.stderr, { end: false });
-  proc.stdout.on('error', () => {});
-  proc.stderr.on('error', () => {});
-  const raw = opts.tty && opts.interactive && process.stdin.isTTY;
-  if (proc.stdin) {
-    if (raw) process.stdin.setRawMode(true);
-    process.stdin.pipe(proc.stdin);
-    proc.stdin.on('error', () => {});
-  }
-  const onResize = () => proc.resize(process.stdout.rows || 24, process.stdout.columns || 80);
-  if (tty) process.stdout.on('resize', onResize);
-  // Signals go to the container, as docker run proxies them; a second Ctrl-C ends the pod outright.
-  let interrupts = 0;
-  const forward = (signal: NodeJS.Signals) => () => {
-    if (signal === 'SIGINT' && interrupts++ > 0) pod.kill();
-    else proc.signal(constants.signals[signal]);
+  const { dir, lock } = created;
+  const tty = flags.tty ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } : undefined;
+  const launch: PodLaunch = {
+    apps,
+    exitOnFirst: request.pod.exitOnFirst,
+    cpus: flags.cpus,
+    memoryMiB: flags.memory,
+    hostname: flags.hostname ?? dir.name,
+    stdin: flags.interactive,
+    ...(tty ? { tty } : {}),
+    rm: flags.rm,
+    foreground: !flags.detach,
+    root,
+    kernel,
+    agentImage,
+    defaultImage: apps.some((a) => a.image === DEFAULT_IMAGE) ? defaultImagePath() : '',
   };
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const).map((s) => [s, forward(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
-  void proc.pid.then(() => save()).catch(() => {});
+  await writeFile(dir.launchPath, JSON.stringify(launch, null, 2) + '\n');
 
-  const exit: PodExit = await pod.wait();
-  for (const [s, h] of handlers) process.off(s, h);
-  if (raw) process.stdin.setRawMode(false);
-  // finished() also settles for a stream already destroyed (a channel lost with the VM).
-  await Promise.all([proc.stdout, proc.stderr].map((s) => finished(s).catch(() => {})));
-  console.flush();
-  await new Promise((resolve) => consoleFile.end(resolve));
-  await rootfs.release();
+  // The monitor gets the pod's lock as its fd 3 (the same open file, so the same lock, held until it exits)
+  // and the start-up pipe as fd 4; its own output goes to monitor.log.
+  const log = openSync(dir.monitorLog, 'a', 0o644);
+  const monitor = spawn(process.execPath, [...process.execArgv, process.argv[1]!, MONITOR_COMMAND, dir.path], {
+    detached: true,
+    stdio: ['ignore', log, log, lock.fd, 'pipe'],
+  });
+  closeSync(log);
+  lock.release();
+  monitor.unref();
+  const events = createInterface({ input: monitor.stdio[4] as NodeJS.ReadableStream });
+  const startup = startupEvents(events, dir.monitorLog);
 
-  record.state = 'exited';
-  switch (exit.kind) {
-    case 'exited':
-      if ('error' in exit.exit && exit.exit.error) process.stderr.write(`vmctr: ${exit.exit.error}\n`);
-      record.exitCode = containerExitCode(exit.exit);
-      return record.exitCode;
-    case 'panic': {
-      const why = panicLine(dir.consoleLog);
-      process.stderr.write(`vmctr: the guest kernel panicked${why ? `: ${why}` : ''}\n`);
-      record.error = 'guest kernel panic';
-      record.exitCode = RunExitCode.panic;
-      return RunExitCode.panic;
-    }
-    case 'failed':
-      process.stderr.write(`vmctr: ${exit.detail}\n`);
-      record.error = exit.detail;
-      record.exitCode = RunExitCode.failure;
-      return RunExitCode.failure;
+  if (flags.detach) {
+    await startup.started;
+    events.close();
+    process.stdout.write(`${record.id}\n`);
+    return;
   }
+  await startup.listening;
+  let status: number;
+  try {
+    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty);
+  } catch (err) {
+    // A pod that failed before this process attached (a missing image...) said why on the start-up pipe.
+    await Promise.race([startup.started, new Promise((resolve) => setTimeout(resolve, STARTUP_REPORT_WAIT_MS))]);
+    throw err;
+  }
+  // stdin may still hold the event loop open: the pod is over.
+  process.exit(status);
 }
 
-/** The kernel's panic message from the console log, for the one-line reason. */
-function panicLine(consoleLog: string): string | undefined {
-  let text: string;
+/** The start-up pipe's events (monitor.ts): progress to stderr; a start failure as run's one-line error. */
+function startupEvents(lines: ReturnType<typeof createInterface>, monitorLog: string) {
+  let listening!: () => void;
+  let started!: () => void;
+  let failed!: (err: UserError) => void;
+  const listeningP = new Promise<void>((resolve) => (listening = resolve));
+  const startedP = new Promise<void>((resolve) => (started = resolve));
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  failure.catch(() => {});
+  let heard = false;
+  lines.on('line', (line) => {
+    let event: Record<string, unknown>;
+    try {
+      event = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (typeof event.progress === 'string') process.stderr.write(`${event.progress}\n`);
+    if (event.listening) {
+      heard = true;
+      listening();
+    }
+    if (event.started) started();
+    if (typeof event.error === 'string') failed(new UserError(event.error, Number(event.exitCode) || RunExitCode.failure));
+  });
+  lines.once('close', () => {
+    if (!heard) failed(new UserError(`the pod's monitor died while starting: ${lastLine(monitorLog)}`, RunExitCode.failure));
+    else failed(new UserError('the pod did not start', RunExitCode.failure));
+  });
+  return {
+    listening: Promise.race([listeningP, failure]),
+    // A detached run reports a start failure itself; an attached one hears it from the attach.
+    started: Promise.race([startedP, failure]),
+  };
+}
+
+/**
+ * Attached as the pod's owner: a first Ctrl-C goes to the apps, a second
+ * ends the pod; SIGTERM stops it (SIGTERM to the apps, the VM ended after a
+ * grace period); a closed stdout kills it and exits as a filter does.
+ */
+async function attachOwner(socket: string, stdin: boolean, tty: boolean): Promise<number> {
+  let interrupts = 0;
+  const attachment = await attach(socket, { op: 'attach', stdin, owner: true }, {
+    stdin,
+    tty,
+    signal: (name, forward) => {
+      if (name === 'SIGINT' && interrupts++ > 0) void request(socket, { op: 'kill' }).catch(() => {});
+      else if (name === 'SIGTERM') void request(socket, { op: 'stop', timeoutSeconds: SIGTERM_GRACE_SECONDS }).catch(() => {});
+      else forward(constants.signals[name]);
+    },
+    outputClosed: () => {
+      void request(socket, { op: 'kill' }).catch(() => {}).finally(() => process.exit(EXIT_SIGPIPE));
+    },
+  });
+  return reportExit(await attachment.exit);
+}
+
+/** Prints why the pod or process ended, when not by its own exit, and returns its status. */
+export function reportExit(exit: AttachExit): number {
+  if (exit.error) process.stderr.write(`vmctr: ${exit.error}\n`);
+  return exit.code;
+}
+
+function requireFile(path: string, what: string): string {
   try {
-    text = readFileSync(consoleLog, 'latin1');
+    accessSync(path, fsConstants.R_OK);
   } catch {
-    return undefined;
+    throw new UserError(`${what} not found at ${path}: run setup/install.sh`, RunExitCode.error);
   }
-  const line = text.split('\n').find((l) => l.includes('Kernel panic - not syncing'));
-  return line?.replace(/^.*Kernel panic - not syncing: /, '').trim();
+  return path;
+}
+
+/** A directory or tar is given to the monitor as an absolute path: it does not share this process's working directory. */
+function imagePath(rootfs: string): string {
+  return rootfs !== DEFAULT_IMAGE && existsSync(rootfs) ? resolve(rootfs) : rootfs;
+}
+
+/** The last line of the monitor's log: its crash, when it crashed. */
+function lastLine(path: string): string {
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    // no log: nothing to quote
+  }
+  return text.trim().split('\n').pop()?.slice(0, 300) || `no output (see ${path})`;
 }

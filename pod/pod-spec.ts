@@ -43,8 +43,12 @@ export interface PodManifest extends PodSpec {
 /** An app before naming: the name, if given, is checked by nameApps. */
 export type AppDraft = Omit<AppSpec, 'name'> & { name?: string | undefined };
 
-/** Each app has its own disk, a virtio-blk device with its own interrupt line: a pod is a few apps, not a cluster. */
-export const MAX_APPS = 16;
+/**
+ * Each app has its own disk, a virtio-blk device with its own interrupt line:
+ * the VMM has 19 (GSI 5 to 23) and a pod's agent disk, console, agent port and
+ * rng take 4. A pod is a few apps, not a cluster.
+ */
+export const MAX_APPS = 15;
 /** A name that is safe as a file name, a disk label and in messages, as rkt's app names. */
 export const APP_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 export const APP_NAME_EXPECTED = 'a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit';

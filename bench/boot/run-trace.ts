@@ -1,7 +1,7 @@
 // A preload for `vmctr run` (node --import): boot-trace.ts's report, with
 // the pod's steps before the guest runs among its marks: podDir when the
 // pod's directory is claimed (the kernel found and opened, the agent image
-// found, the host checked), podStart when Pod.start is called (the
+// found, the host checked), podStart when Pod.boot is called (in the pod's monitor, which inherits the preload with execArgv) (the
 // directory claimed, the root filesystem prepared). Dev tool for
 // bench/boot/startup-split.ts; touches no production code path.
 import { marks } from './boot-trace.js';
@@ -13,8 +13,8 @@ PodDir.create = function (...args: Parameters<typeof PodDir.create>) {
   marks.podDir = performance.now();
   return create.apply(this, args);
 };
-const start = Pod.start;
-Pod.start = function (...args: Parameters<typeof Pod.start>) {
+const boot = Pod.boot;
+Pod.boot = function (...args: Parameters<typeof Pod.boot>) {
   marks.podStart = performance.now();
-  return start.apply(this, args);
+  return boot.apply(this, args);
 };

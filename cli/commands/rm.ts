@@ -1,38 +1,27 @@
-import { Args, Flags } from '@oclif/core';
-import { storeRoot } from '../../image/store.js';
-import { isRunning, PodDir } from '../../pod/pod-dir.js';
+import { Flags } from '@oclif/core';
 import { UserError, VmctrCommand } from '../command.js';
+import { findPod, removePod, rootFlag } from '../pod-control.js';
 
 export default class Rm extends VmctrCommand {
-  static override summary = 'Remove pods that have ended (or their leftovers after a killed vmctr).';
+  static override summary = 'Remove pods that have ended, and everything they held.';
+  static override description = 'A pod that is ending is waited for; a running one is refused unless --force, which ends its VM first.';
   static override strict = false;
-  static override args = { name: Args.string({ description: 'pod name', required: true }) };
   static override flags = {
-    force: Flags.boolean({ char: 'f', description: 'stop a running pod first (SIGKILL to its vmctr)' }),
-    root: Flags.string({ description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' }),
+    force: Flags.boolean({ char: 'f', description: 'end a running pod first' }),
+    ...rootFlag,
   };
 
   async run(): Promise<void> {
     const { flags, argv } = await this.parse(Rm);
-    const root = storeRoot(flags.root);
+    const names = argv as string[];
+    if (names.length === 0) throw new UserError('vmctr rm needs at least one pod name or id');
+    // Each pod on its own: one that cannot be removed does not keep the others.
+    const results = await Promise.allSettled(names.map(async (name) => removePod(await findPod(flags.root, name), flags.force)));
     const failures: string[] = [];
-    for (const name of argv as string[]) {
-      const dir = PodDir.open(root, name);
-      const record = await dir.read();
-      if (!record && !(await dir.exists())) {
-        failures.push(`no pod named "${name}"`);
-        continue;
-      }
-      if (record && isRunning(record)) {
-        if (!flags.force) {
-          failures.push(`pod "${name}" is running: stop it first or use --force`);
-          continue;
-        }
-        process.kill(record.pid, 'SIGKILL');
-      }
-      await dir.remove();
-      this.log(name);
-    }
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') this.log(names[i]!);
+      else failures.push((result.reason as Error).message);
+    });
     if (failures.length) throw new UserError(failures.join('; '));
   }
 }

@@ -1,7 +1,8 @@
 import { Args } from '@oclif/core';
 import { VmctrCommand } from '../command.js';
 import { toOclifFlags } from '../oclif-flags.js';
-import { parseRunArgv, run, runError, RunExitCode, runSyntax } from '../run-command.js';
+import { parseRunApps, runAppsSyntax } from '../run-apps.js';
+import { run, runError, RunExitCode } from '../run-command.js';
 
 export { RunExitCode };
 
@@ -22,17 +23,17 @@ Exit status: the container's; 128+N if a signal N ended it; 125 vmctr could not 
   // For help only: the arguments are read by run-command.ts's parser, as on the CLI's fast path.
   static override strict = false;
   static override args = {
-    rootfs: Args.string({ description: runSyntax.operand.description, required: true }),
+    rootfs: Args.string({ description: runAppsSyntax.operand.description, required: false }),
   };
 
-  static override flags = toOclifFlags(runSyntax.flags);
+  static override flags = toOclifFlags(runAppsSyntax.flags);
 
   protected override async catch(err: Error): Promise<never> {
     return super.catch(runError(err));
   }
 
   async run(): Promise<void> {
-    const request = parseRunArgv(this.argv);
+    const request = parseRunApps(this.argv);
     if (request === 'help') return this.showOwnHelp();
     await run(request);
   }

@@ -1,0 +1,133 @@
+// What the pod commands (ps, status, attach, logs, exec, stop, kill, rm, gc)
+// share: finding a pod by name or id, its truthful status, and ending a pod
+// and removing it without ever deleting a directory a live monitor uses.
+import { Flags } from '@oclif/core';
+import { rm } from 'node:fs/promises';
+import { storeRoot } from '../image/store-root.js';
+import { request } from '../monitor/client.js';
+import { PodCgroup } from '../pod/pod-cgroup.js';
+import { PodDir, PodNameError } from '../pod/pod-dir.js';
+import { PodLock } from '../pod/pod-lock.js';
+import { describeStatus, isLiveState, type PodRecord } from '../pod/pod-record.js';
+import { isAlive, signalProcess } from '../pod/process-identity.js';
+import { UserError } from './user-error.js';
+
+export const rootFlag = {
+  root: Flags.string({ description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' }),
+};
+
+/** How long rm waits for a pod that is ending (its monitor writing its last record) or killed. */
+const END_WAIT_MS = 15_000;
+/** How often a pod being ended is asked again (a monitor still starting has no socket yet). */
+const END_RETRY_MS = 500;
+
+export interface PodView {
+  dir: PodDir;
+  record: PodRecord | undefined;
+  monitorAlive: boolean;
+  status: string;
+}
+
+/** The pod's status as `ps` shows it: the record, corrected by whether its monitor and its owner still live. */
+export function viewOf(dir: PodDir, record: PodRecord | undefined): PodView {
+  const monitorAlive = dir.isLocked();
+  if (!record) return { dir, record, monitorAlive, status: monitorAlive ? 'starting' : 'incomplete (vmctr died while creating it)' };
+  // A foreground pod ends with its `vmctr run`: once that is gone the monitor is ending the pod, whatever the record says yet.
+  const ownerGone = isLiveState(record.state) && record.owner !== undefined && !isAlive(record.owner);
+  const status = ownerGone ? 'dead (its vmctr was killed)' : describeStatus(record, monitorAlive);
+  return { dir, record, monitorAlive, status };
+}
+
+export async function findPod(rootFlagValue: string | undefined, nameOrId: string): Promise<PodView> {
+  let dir: PodDir | undefined;
+  try {
+    dir = await PodDir.find(storeRoot(rootFlagValue), nameOrId);
+  } catch (err) {
+    if (err instanceof PodNameError) throw new UserError(err.message);
+    throw err;
+  }
+  if (!dir) throw new UserError(`no pod named "${nameOrId}"`);
+  return viewOf(dir, await dir.readRecord());
+}
+
+/** A pod that runs, with its control socket; else a one-line error. */
+export function requireRunning(pod: PodView): PodView {
+  if (!pod.monitorAlive || !pod.record || !isLiveState(pod.record.state)) throw new UserError(`pod "${pod.dir.name}" is not running (${pod.status})`);
+  return pod;
+}
+
+/**
+ * Removes a pod: at once when its monitor is gone; a pod that is ending is
+ * waited for; a running one only with `force`, after ending its VM (asking its
+ * monitor, then SIGKILL to the monitor process named by pid and start time).
+ * The directory is deleted while holding the pod's lock, so no monitor can
+ * be using it.
+ */
+export async function removePod(pod: PodView, force: boolean): Promise<void> {
+  let lock = PodLock.tryAcquire(pod.dir.lockPath);
+  if (!lock) {
+    const ending = !pod.record || !isLiveState(pod.record.state) || pod.record.state === 'stopping' || pod.status.startsWith('dead');
+    if (!ending && !force) throw new UserError(`pod "${pod.dir.name}" is running: stop it first or use --force`);
+    lock = await endPod(pod.dir, force);
+  }
+  try {
+    await releasePod(pod.dir);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Everything a pod holds on the host, its monitor gone (the caller holds its lock): its cgroup, then its directory. */
+async function releasePod(dir: PodDir): Promise<void> {
+  const id = (await dir.readRecord())?.id;
+  if (id) PodCgroup.of(id).remove();
+  await dir.remove();
+}
+
+/** Waits for the pod's lock, ending the pod first when `kill`; the lock, or a one-line error. */
+async function endPod(dir: PodDir, kill: boolean): Promise<PodLock> {
+  const deadline = Date.now() + END_WAIT_MS;
+  while (Date.now() < deadline) {
+    if (kill) void request(dir.controlSocket, { op: 'kill' }).catch(() => {});
+    const lock = await PodLock.acquire(dir.lockPath, END_RETRY_MS);
+    if (lock) return lock;
+  }
+  const monitor = (await dir.readRecord())?.monitor;
+  if (kill && monitor && signalProcess(monitor, 'SIGKILL')) {
+    const lock = await PodLock.acquire(dir.lockPath, END_WAIT_MS);
+    if (lock) return lock;
+  }
+  throw new UserError(`pod "${dir.name}" did not end within ${END_WAIT_MS / 1000} s${monitor ? `: its monitor is pid ${monitor.pid}` : ''}`);
+}
+
+/**
+ * `vmctr gc`: pods whose monitor died without a final record (the lock is
+ * free but the record says it runs), directories without a record, and
+ * staging directories of a vmctr that died creating a pod. Returns what it
+ * removed.
+ */
+export async function collectGarbage(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of await PodDir.list(root)) {
+    let lock: PodLock | undefined;
+    try {
+      lock = PodLock.tryAcquire(dir.lockPath);
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (!lock) continue;
+    try {
+      const record = await dir.readRecord();
+      if (record && !isLiveState(record.state)) continue;
+      await releasePod(dir);
+      removed.push(dir.name);
+    } finally {
+      lock.release();
+    }
+  }
+  for (const path of await PodDir.abandonedStaging(root)) {
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
+}
