@@ -129,5 +129,17 @@ export async function collectGarbage(root: string): Promise<string[]> {
     await rm(path, { recursive: true, force: true });
     removed.push(path);
   }
+  // Cgroups of pods whose directory is gone (a `run --rm` whose CLI was killed): empty ones only, a running VMM keeps its own.
+  const known = new Set<string>();
+  for (const dir of await PodDir.list(root)) {
+    const id = (await dir.readRecord())?.id;
+    if (id) known.add(id);
+  }
+  for (const id of PodCgroup.ids()) {
+    const group = PodCgroup.of(id);
+    if (known.has(id) || group.processes().length > 0) continue;
+    group.remove();
+    removed.push(group.path);
+  }
   return removed;
 }

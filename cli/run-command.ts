@@ -16,6 +16,7 @@ import { checkHostSupport } from '../vmm/kvm/host-support.js';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { attach, request, type AttachExit } from '../monitor/client.js';
 import type { LaunchApp, PodLaunch } from '../monitor/launch.js';
+import { PodCgroup } from '../pod/pod-cgroup.js';
 import { newPodId, PodDir, PodNameError } from '../pod/pod-dir.js';
 import { RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
@@ -35,6 +36,8 @@ export { RunExitCode };
 const EXIT_SIGPIPE = 128 + constants.signals.SIGPIPE;
 /** How long an attached `vmctr run` lets the apps end after SIGTERM before the VM ends. */
 const SIGTERM_GRACE_SECONDS = 10;
+/** How long an attached run waits for the monitor to exit after the pod's end (its last record, cgroup and files). */
+const MONITOR_EXIT_WAIT_MS = 5_000;
 /** How long a run that could not attach waits for the monitor's own report of why. */
 const STARTUP_REPORT_WAIT_MS = 5_000;
 
@@ -141,6 +144,7 @@ export async function run(request: RunApps): Promise<void> {
   closeSync(log);
   lock.release();
   monitor.unref();
+  const monitorExited = new Promise((resolve) => monitor.once('exit', resolve));
   const events = createInterface({ input: monitor.stdio[4] as NodeJS.ReadableStream });
   const startup = startupEvents(events, dir.monitorLog);
 
@@ -153,13 +157,14 @@ export async function run(request: RunApps): Promise<void> {
   await startup.listening;
   let status: number;
   try {
-    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty);
+    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty, () => monitorGone(monitorExited, record.id, flags.rm));
   } catch (err) {
     // A pod that failed before this process attached (a missing image...) said why on the start-up pipe.
     await Promise.race([startup.started, new Promise((resolve) => setTimeout(resolve, STARTUP_REPORT_WAIT_MS))]);
     throw err;
   }
-  // stdin may still hold the event loop open: the pod is over.
+  // When `vmctr run` returns the pod is gone, its monitor included (a script may check); stdin may still hold the event loop open.
+  await monitorGone(monitorExited, record.id, flags.rm);
   process.exit(status);
 }
 
@@ -192,11 +197,12 @@ function startupEvents(lines: ReturnType<typeof createInterface>, monitorLog: st
     if (!heard) failed(new UserError(`the pod's monitor died while starting: ${lastLine(monitorLog)}`, RunExitCode.failure));
     else failed(new UserError('the pod did not start', RunExitCode.failure));
   });
-  return {
-    listening: Promise.race([listeningP, failure]),
-    // A detached run reports a start failure itself; an attached one hears it from the attach.
-    started: Promise.race([startedP, failure]),
-  };
+  // Either may go unawaited (an attached run hears of a failure from the attach): a rejection is not left unhandled.
+  const listeningOrFailed = Promise.race([listeningP, failure]);
+  const startedOrFailed = Promise.race([startedP, failure]);
+  listeningOrFailed.catch(() => {});
+  startedOrFailed.catch(() => {});
+  return { listening: listeningOrFailed, started: startedOrFailed };
 }
 
 /**
@@ -204,7 +210,7 @@ function startupEvents(lines: ReturnType<typeof createInterface>, monitorLog: st
  * ends the pod; SIGTERM stops it (SIGTERM to the apps, the VM ended after a
  * grace period); a closed stdout kills it and exits as a filter does.
  */
-async function attachOwner(socket: string, stdin: boolean, tty: boolean): Promise<number> {
+async function attachOwner(socket: string, stdin: boolean, tty: boolean, ended: () => Promise<void>): Promise<number> {
   let interrupts = 0;
   const attachment = await attach(socket, { op: 'attach', stdin, owner: true }, {
     stdin,
@@ -215,10 +221,25 @@ async function attachOwner(socket: string, stdin: boolean, tty: boolean): Promis
       else forward(constants.signals[name]);
     },
     outputClosed: () => {
-      void request(socket, { op: 'kill' }).catch(() => {}).finally(() => process.exit(EXIT_SIGPIPE));
+      void request(socket, { op: 'kill' }).catch(() => {}).then(ended).finally(() => process.exit(EXIT_SIGPIPE));
     },
   });
   return reportExit(await attachment.exit);
+}
+
+/**
+ * Waits (a little) for the monitor to exit once the pod has ended, and for a
+ * `--rm` pod removes its cgroup, which only then is empty: when `vmctr run`
+ * returns, nothing of the pod is left.
+ */
+async function monitorGone(exited: Promise<unknown>, id: string, rm: boolean): Promise<void> {
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, MONITOR_EXIT_WAIT_MS))]);
+  if (!rm) return;
+  try {
+    PodCgroup.of(id).remove();
+  } catch {
+    // vmctr gc removes it
+  }
 }
 
 /** Prints why the pod or process ended, when not by its own exit, and returns its status. */

@@ -45,6 +45,8 @@ const OWNER_ATTACH_TIMEOUT_MS = 30_000;
 const CONSOLE_LOG_MAX = 4 * 1024 * 1024;
 /** How long an app's output may pause before a partial line is written to its log. */
 const LOG_IDLE_FLUSH_MS = 200;
+/** How long an exec waits for the agent to report its app started: a guest that never does gets no exec, not a hung client. */
+const AGENT_ANSWER_MS = 30_000;
 /** How long clients get to read the pod's last messages before the monitor exits. */
 const CLIENT_FLUSH_MS = 2_000;
 /** `vmctr stop`'s grace period when the monitor itself gets SIGTERM. */
@@ -366,12 +368,8 @@ export class Monitor {
     const closed = [...this.sessions].map((s) => new Promise((resolve) => s.conn.socket.once('close', resolve)));
     await Promise.race([Promise.all(closed), delay(CLIENT_FLUSH_MS)]);
     this.consoleFile.close();
-    try {
-      this.cgroup?.leave(process.pid);
-      this.cgroup?.remove();
-    } catch {
-      // rm and gc remove it after this process is gone
-    }
+    // The cgroup outlives this process by a moment: KVM's worker thread for the VM is in it until the VM's last
+    // reference (this process's fds and mappings) is gone. `vmctr run --rm`, `rm` and `gc` remove it after.
     process.exit(0);
   }
 
@@ -466,7 +464,7 @@ export class Monitor {
   private async exec(conn: Connection, request: Extract<Request, { op: 'exec' }>): Promise<Session | undefined> {
     const app = request.app === undefined ? this.apps[0] : this.apps.find((a) => a.name === request.app);
     // The agent joins an app once it runs (its `started`).
-    const running = app?.process && (await app.process.pid) !== undefined;
+    const running = app?.process && (await Promise.race([app.process.pid, delay(AGENT_ANSWER_MS)])) !== undefined;
     const problem = !app
       ? `no app named "${request.app}" in this pod (apps: ${this.apps.map((a) => a.name).join(', ')})`
       : !running || app.exit || !this.pod || this.killed || this.ending

@@ -2,10 +2,10 @@
 // its monitor (the VMM: vCPU threads, device emulation) and whatever the
 // monitor starts, so the pod as a whole has a memory limit covering guest
 // RAM and the VMM, a CPU quota from --cpus and a pids limit. The monitor
-// joins it first thing; when the pod ends it leaves for the root cgroup and
-// removes it; `rm` and `gc` remove what a killed monitor left (cgroup.kill
-// first, for anything still in it).
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+// joins it first thing. It is removed once the monitor has exited (KVM's
+// worker thread for the VM stays in it until then): by `vmctr run --rm`,
+// `rm` and `gc` (cgroup.kill first, for anything still in it).
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -16,6 +16,9 @@ const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
 export const VMM_OVERHEAD_MIB = 160;
 /** Threads and processes: the monitor's, its vCPUs', and helpers such as mke2fs. */
 const PIDS_MAX = 512;
+/** How long a cgroup may stay busy after its last process died (cgroup.kill is asynchronous too). */
+const EMPTY_WAIT_MS = 5_000;
+const EMPTY_POLL_MS = 10;
 /** cpu.max's period, in microseconds (the kernel's default). */
 const CPU_PERIOD_US = 100_000;
 
@@ -47,6 +50,15 @@ export function cgroupUnavailable(root = CGROUP_ROOT): string | undefined {
 
 export class PodCgroup {
   private constructor(readonly path: string) {}
+
+  /** The ids of every pod cgroup on the host. */
+  static ids(root = CGROUP_ROOT): string[] {
+    try {
+      return readdirSync(join(root, VMCTR_GROUP), { withFileTypes: true }).filter((e) => e.isDirectory() && /^[0-9a-f]{32}$/.test(e.name)).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  }
 
   static of(podId: string, root = CGROUP_ROOT): PodCgroup {
     if (!/^[0-9a-f]{32}$/.test(podId)) throw new CgroupError(`bad pod id ${podId}`);
@@ -95,19 +107,27 @@ export class PodCgroup {
     return readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   }
 
-  /** The calling process (the monitor, at its end) leaves for the root cgroup, so that the pod's can go. */
-  leave(pid: number, root = CGROUP_ROOT): void {
-    write(join(root, 'cgroup.procs'), String(pid));
-  }
-
-  /** Kills whatever is left in it and removes it; a cgroup that is already gone is fine. */
+  /**
+   * Kills whatever is left in it and removes it; a cgroup that is already
+   * gone is fine. A process that has just exited can still count for a few
+   * milliseconds after it has closed its files (its pod lock): rmdir's EBUSY
+   * is retried meanwhile.
+   */
   remove(): void {
     if (!this.exists()) return;
-    if (this.processes().length) {
-      write(join(this.path, 'cgroup.kill'), '1');
-      waitEmpty(this);
+    if (this.processes().length) write(join(this.path, 'cgroup.kill'), '1');
+    const deadline = Date.now() + EMPTY_WAIT_MS;
+    for (;;) {
+      try {
+        rmdirSync(this.path);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || Date.now() > deadline) throw new CgroupError(`cannot remove the pod's cgroup ${this.path}: ${(err as Error).message}`);
+      }
+      sleep(EMPTY_POLL_MS);
     }
-    rmdirSync(this.path);
   }
 }
 
@@ -124,8 +144,7 @@ function mkdirIfMissing(path: string): void {
   }
 }
 
-/** cgroup.kill is asynchronous: the processes are gone once cgroup.procs is empty (a few ms). */
-function waitEmpty(group: PodCgroup): void {
-  const deadline = Date.now() + 5000;
-  while (group.processes().length && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+/** A short synchronous pause: cgroup removal is a few ms of waiting, not worth an async API through rm and gc. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

@@ -11,7 +11,8 @@ export type VcpuEvent =
   | { kind: 'hlt' }
   | { kind: 'reset' }
   | { kind: 'poweroff' }
-  | { kind: 'crash'; detail: string };
+  /** `state`: the vCPU's registers, for a crash the VMM can describe (a triple fault). */
+  | { kind: 'crash'; detail: string; state?: string };
 
 const CONTINUE = 0;
 const STOP = 1;
@@ -54,6 +55,18 @@ export class Vcpu {
     this.thread?.stop();
   }
 
+  /** Where the guest was when it triple-faulted, for the console log (KVM_RUN has returned: the registers can be read). */
+  private stateAtShutdown(): string {
+    try {
+      const r = this.fd.getRegs();
+      const s = this.fd.getSregs();
+      const hex = (v: bigint) => `0x${v.toString(16)}`;
+      return `vCPU ${this.fd.id}: rip=${hex(r.rip)} rsp=${hex(r.rsp)} rflags=${hex(r.rflags)} cs=${hex(BigInt(s.cs.selector))} cr0=${hex(s.cr0)} cr2=${hex(s.cr2)} cr3=${hex(s.cr3)} cr4=${hex(s.cr4)} efer=${hex(s.efer)}`;
+    } catch (e) {
+      return `vCPU ${this.fd.id}: registers unreadable (${(e as Error).message})`;
+    }
+  }
+
   private onExit(): number {
     this.exits++;
     let exit: VcpuExit;
@@ -89,7 +102,7 @@ export class Vcpu {
         this.event = { kind: 'hlt' };
         return STOP;
       case 'shutdown':
-        this.event = { kind: 'crash', detail: 'triple fault (the guest shut the CPU down)' };
+        this.event = { kind: 'crash', detail: 'triple fault (the guest shut the CPU down)', state: this.stateAtShutdown() };
         return STOP;
       case 'system-event':
         this.event = exit.type === KvmSystemEvent.RESET ? { kind: 'reset' }

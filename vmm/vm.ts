@@ -271,7 +271,7 @@ export class Vm {
       case 'reset': return { kind: 'reboot' };
       case 'poweroff': return { kind: 'poweroff' };
       case 'hlt': return { kind: 'crash', detail: 'vCPU halted with no interrupt controller to wake it' };
-      case 'crash': return { kind: 'crash', detail: event.detail };
+      case 'crash': return { kind: 'crash', detail: event.state ? `${event.detail}, ${event.state}` : event.detail };
     }
   }
 
