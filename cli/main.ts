@@ -20,12 +20,16 @@ import { enableCompileCache } from 'node:module';
 import { join } from 'node:path';
 import { cacheDir } from './cache-dir.js';
 import { MONITOR_COMMAND } from './monitor-command.js';
+import type { PodCommandName } from './pod-commands.js';
 
 try {
   enableCompileCache(join(cacheDir(), 'node-compile-cache')); // reports failure in its result, ignored
 } catch {
   // no compile cache: slower, not wrong
 }
+
+/** pod-commands.ts's commands, named here so that this module loads none of their code. */
+const POD_COMMANDS = ['ps', 'status', 'attach', 'logs', 'exec', 'stop', 'kill', 'rm', 'gc', 'update'] as const satisfies readonly PodCommandName[];
 
 /**
  * The commands that start without oclif (about a hundred modules, most of
@@ -44,6 +48,11 @@ const fastCommands: Record<string, (argv: readonly string[]) => Promise<(() => P
     const { Monitor } = await import('../monitor/monitor.js');
     return () => Monitor.main(argv[0]!);
   },
+  // The pod commands (pod-commands.ts): scripts run them in loops.
+  ...Object.fromEntries(POD_COMMANDS.map((name) => [name, async (argv: readonly string[]) => {
+    const { parsePodCommand } = await import('./pod-commands.js');
+    return parsePodCommand(name, argv);
+  }])),
   run: async (argv) => {
     const [{ parseRunApps }, { run }] = await Promise.all([import('./run-apps.js'), import('./run-command.js')]);
     const request = parseRunApps(argv);

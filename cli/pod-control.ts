@@ -1,7 +1,6 @@
 // What the pod commands (ps, status, attach, logs, exec, stop, kill, rm, gc)
 // share: finding a pod by name or id, its truthful status, and ending a pod
 // and removing it without ever deleting a directory a live monitor uses.
-import { Flags } from '@oclif/core';
 import { rm } from 'node:fs/promises';
 import { storeRoot } from '../image/store-root.js';
 import { request } from '../monitor/client.js';
@@ -11,10 +10,6 @@ import { PodLock } from '../pod/pod-lock.js';
 import { describeStatus, isLiveState, type PodRecord } from '../pod/pod-record.js';
 import { isAlive, signalProcess } from '../pod/process-identity.js';
 import { UserError } from './user-error.js';
-
-export const rootFlag = {
-  root: Flags.string({ description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' }),
-};
 
 /** How long rm waits for a pod that is ending (its monitor writing its last record) or killed. */
 const END_WAIT_MS = 15_000;

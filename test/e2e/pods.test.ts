@@ -98,7 +98,7 @@ serial('a detached pod: listed, logged (-f too), exec\'ed into, attached, stoppe
   t.is(field(out, 'cgroups'), '0');
 });
 
-serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dead, gc frees it, and an app that ignores SIGTERM is killed after stop\'s grace', async (t) => {
+serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dead, gc frees it; kill -s signals the app; an app that ignores SIGTERM is killed after stop\'s grace', async (t) => {
   t.log(guest().description);
   const r = await sh(`
     $vmctr run -d --name victim default -- sleep 1000 >/dev/null
@@ -106,6 +106,11 @@ serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dea
     kill -KILL "$pid"; sleep 1
     $vmctr ps -a | awk 'NR > 1 { $1 = $1; print "ps=" $0 }' | sed 's/^ps=\\(victim\\) .* \\(dead .*\\)$/ps=\\1 \\2/'
     echo "gc=$($vmctr gc)"
+    $vmctr run -d --name sig default -- sh -c 'trap "exit 5" USR1; while :; do sleep 0.2; done' >/dev/null
+    $vmctr kill -s USR1 sig; echo "kill=$?"
+    for i in $(seq 1 100); do $vmctr ps -a | grep -q '^sig .*exited' && break; sleep 0.3; done
+    $vmctr ps -a | awk '$1 == "sig" { print "sig=" $NF }'
+    $vmctr rm sig >/dev/null
     $vmctr run -d --name stubborn default -- sh -c 'trap "" TERM; sleep 1000' >/dev/null
     start=$(date +%s); $vmctr stop -t 2 stubborn >/dev/null; echo "stop=$? took=$(( $(date +%s) - start ))"
     $vmctr ps -a | awk 'NR > 1 { print "stubborn=" $NF }'
@@ -116,6 +121,8 @@ serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dea
   t.log(out, r.stderr.toString().slice(-3000));
   t.is(field(out, 'ps'), 'victim dead (its monitor was killed)');
   t.is(field(out, 'gc'), 'victim');
+  t.is(field(out, 'kill'), '0');
+  t.is(field(out, 'sig'), '(5)', 'kill -s sends the signal to the app');
   const took = Number(/^0 took=(\d+)$/.exec(field(out, 'stop') ?? '')?.[1]);
   t.true(took >= 2 && took < 15, `stop waited out its 2 s grace, then ended the VM (took ${took} s)`);
   t.is(field(out, 'stubborn'), '(137)', 'an app killed with its VM ends as SIGKILL would');
