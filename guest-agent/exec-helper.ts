@@ -11,8 +11,10 @@ export const STATUS_FD = 4;
 /** A process joining a running container gets that container's UTS namespace open on this fd. */
 export const UTS_FD = 5;
 
-export function helperArgs(spec: ContainerSpec, user: ResolvedUser, root: string): string[] {
+/** `cgroup`: the app's cgroup directory in the guest, which the helper joins before it forks the process. */
+export function helperArgs(spec: ContainerSpec, user: ResolvedUser, root: string, cgroup?: string): string[] {
   const args = ['--root', root, '--cwd', spec.cwd ?? '/', '--uid', String(user.uid), '--gid', String(user.gid)];
+  if (cgroup !== undefined) args.push('--cgroup', cgroup);
   args.push('--groups', user.groups.join(','));
   if (spec.hostname) args.push('--hostname', spec.hostname);
   if ('container' in spec.rootfs) args.push('--join-uts', String(UTS_FD));

@@ -23,7 +23,7 @@ import {
   type Message,
 } from '../protocol.js';
 import { Container, type ContainerOptions } from './container.js';
-import { initGuest } from './guest-init.js';
+import { APP_CGROUPS, initGuest } from './guest-init.js';
 import type { ByteStream, Platform } from './platform.js';
 import { openPort } from './port.js';
 
@@ -203,7 +203,7 @@ function parseArguments(args: string[]): Arguments {
     if (value === undefined) throw new Error(`${name} needs a value`);
     values.set(name, value);
   }
-  const options = { helper: values.get('--exec-helper') ?? '/vmctr/vmctr-exec', stateDir: values.get('--state-dir') ?? '/run/vmctr' };
+  const options: ContainerOptions = { helper: values.get('--exec-helper') ?? '/vmctr/vmctr-exec', stateDir: values.get('--state-dir') ?? '/run/vmctr' };
   const fd = values.get('--channel-fd');
   if (fd === undefined) return { options };
   const channelFd = Number(fd);
@@ -213,7 +213,10 @@ function parseArguments(args: string[]): Arguments {
 
 export async function runAgent(platform: Platform, args: string[]): Promise<void> {
   const { channelFd, options } = parseArguments(args);
-  if (platform.pid === 1) initGuest(platform);
+  if (platform.pid === 1) {
+    initGuest(platform);
+    options.cgroupRoot = APP_CGROUPS;
+  }
   platform.makeDirectory(options.stateDir);
   const stream = channelFd === undefined ? await openPort(platform) : platform.inheritedStream(channelFd);
   await new Agent(stream, options, platform).serve();

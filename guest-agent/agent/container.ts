@@ -21,6 +21,8 @@ import type { ByteReader, Child, Platform } from './platform.js';
 interface Placement {
   root: string;
   hostname: string | undefined;
+  /** The app's cgroup: its own, or the joined container's. */
+  cgroup?: string;
   /** Joining a container: its UTS namespace, open until the process is spawned. */
   uts?: number;
 }
@@ -30,6 +32,8 @@ export interface ContainerOptions {
   helper: string;
   /** Where per-container mount points live (a tmpfs in the guest). */
   stateDir: string;
+  /** Where each container gets its own cgroup (in the guest: cgroup v2 under /sys/fs/cgroup); none outside a VM. */
+  cgroupRoot?: string;
 }
 
 /** The most of the container's /etc/passwd or /etc/group the agent reads. */
@@ -44,6 +48,8 @@ function oneLine(err: unknown): string {
 }
 
 export class Container {
+  /** This container's own cgroup in the guest, which processes joining it share. */
+  cgroup: string | undefined;
   private child: Child | undefined;
   private rootfs: MountedRootfs | undefined;
   /** The processes that joined this container and have not ended yet. */
@@ -200,7 +206,7 @@ export class Container {
       try {
         const helper = this.options.helper;
         const environment = Object.entries(containerEnv({ ...this.spec, hostname: place.hostname }, user)).map(([key, value]) => `${key}=${value}`);
-        const args = [helper, ...helperArgs(this.spec, user, place.root)];
+        const args = [helper, ...helperArgs(this.spec, user, place.root, place.cgroup)];
         child = this.platform.spawn(helper, args, environment, this.spec.stdin === true, place.uts === undefined ? [] : [place.uts]);
       } catch (err) {
         throw new Error(`vmctr-exec: ${oneLine(err)}`);
@@ -227,7 +233,12 @@ export class Container {
       this.platform.makeDirectory(joinPath(root, 'etc'));
       this.platform.writeFile(joinPath(root, 'etc/hostname'), encodeUtf8(`${hostname}\n`));
     }
-    return { root, hostname };
+    const { cgroupRoot } = this.options;
+    if (cgroupRoot === undefined) return { root, hostname };
+    // Each app its own cgroup: its processes counted (and limitable) apart from the other apps'.
+    this.cgroup = joinPath(cgroupRoot, String(this.spec.id));
+    this.platform.makeDirectory(this.cgroup);
+    return { root, hostname, cgroup: this.cgroup };
   }
 
   /** The running container `id` (this.owner), for this process to join. */
@@ -240,7 +251,7 @@ export class Container {
     const uts = this.platform.openNamespace(owner.child.pid, 'uts');
     // A helper that exited but is not reaped yet (a zombie) has no namespace: the container has just ended.
     if (uts === undefined) throw gone();
-    return { root: owner.rootfs.root, hostname: owner.spec.hostname, uts };
+    return { root: owner.rootfs.root, hostname: owner.spec.hostname, uts, ...(owner.cgroup ? { cgroup: owner.cgroup } : {}) };
   }
 
   private writeStdin(payload: Uint8Array): void {

@@ -10,7 +10,7 @@
  * (an exec) gets it from /proc/<this pid>/ns/uts: --join-uts.
  *
  *   vmctr-exec [--root DIR] [--cwd DIR] [--uid N] [--gid N] [--groups N,N,...]
- *              [--hostname NAME | --join-uts FD] [--rlimit NAME=SOFT:HARD]...
+ *              [--hostname NAME | --join-uts FD] [--cgroup DIR] [--rlimit NAME=SOFT:HARD]...
  *              [--tty ROWS COLS] -- FILE [ARG...]
  *
  * The environment is the container's. File descriptors from the agent:
@@ -57,6 +57,7 @@ struct rlimit_setting {
 
 struct options {
   const char *root, *cwd, *hostname;
+  const char *cgroup; /* the app's cgroup v2 directory, to join before the fork; NULL for none */
   int join_uts; /* an fd open on a UTS namespace to enter, -1 for none */
   uid_t uid;
   gid_t gid;
@@ -138,6 +139,7 @@ static void parse_options(struct options *o, int argc, char **argv) {
     if (strcmp(flag, "--root") == 0) o->root = value;
     else if (strcmp(flag, "--cwd") == 0) o->cwd = value;
     else if (strcmp(flag, "--hostname") == 0) o->hostname = value;
+    else if (strcmp(flag, "--cgroup") == 0) o->cgroup = value;
     else if (strcmp(flag, "--join-uts") == 0) o->join_uts = (int)parse_number(value, "fd");
     else if (strcmp(flag, "--uid") == 0) o->uid = (uid_t)parse_number(value, "uid");
     else if (strcmp(flag, "--gid") == 0) o->gid = (gid_t)parse_number(value, "gid");
@@ -153,6 +155,16 @@ static void parse_options(struct options *o, int argc, char **argv) {
   if (i + 1 >= argc) fail(125, "vmctr-exec: no command after --");
   if (o->hostname && o->join_uts >= 0) fail(125, "vmctr-exec: --hostname and --join-uts together");
   o->argv = &argv[i + 1];
+}
+
+/* Moves this process into the cgroup v2 directory `dir` (its cgroup.procs takes "0" for the writer). */
+static void join_cgroup(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= (int)sizeof path) fail(125, "vmctr-exec: cgroup path too long");
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail(125, "cgroup %s: %s", dir, strerror(errno));
+  if (write(fd, "0", 1) != 1) fail(125, "join cgroup %s: %s", dir, strerror(errno));
+  close(fd);
 }
 
 /* mkdir -p inside the chroot, as docker creates a missing working directory. */
@@ -386,6 +398,8 @@ int main(int argc, char **argv) {
   s.signals = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   if (s.signals < 0) fail(125, "signalfd: %s", strerror(errno));
 
+  /* Into the app's cgroup before the fork, so every process of the app counts in it. */
+  if (o.cgroup) join_cgroup(o.cgroup);
   /* Before the fork: the container's processes inherit it (see the top). */
   if (o.hostname) {
     if (unshare(CLONE_NEWUTS) < 0) fail(125, "unshare UTS namespace: %s", strerror(errno));

@@ -50,6 +50,7 @@ serial('a detached pod: listed, logged (-f too), exec\'ed into, attached, stoppe
     echo "tail=$($vmctr logs --tail 3 web 2>&1 | wc -l)"
     $vmctr exec web -- sh -c 'echo exec-out; echo exec-err >&2; exit 4' >"$d/exec.out" 2>"$d/exec.err"; echo "exec=$? $(cat "$d/exec.out") $(cat "$d/exec.err")"
     echo "hostname=$($vmctr exec web -- cat /etc/hostname)"
+    echo "appcgroup=$($vmctr exec web -- cat /proc/self/cgroup)"
     echo "tty=$($vmctr exec -t web -- tty | tr -d '\\r')"
     echo "notty=$($vmctr exec web -- sh -c 'tty || true')"
     echo "stdin=$(echo piped | $vmctr exec -i web -- cat)"
@@ -79,6 +80,7 @@ serial('a detached pod: listed, logged (-f too), exec\'ed into, attached, stoppe
   t.is(field(out, 'tail'), '3', '--tail counts records of both streams');
   t.is(field(out, 'exec'), '4 exec-out exec-err');
   t.is(field(out, 'hostname'), 'web');
+  t.is(field(out, 'appcgroup'), '0::/vmctr/1', 'an exec\'ed process is in its app\'s own cgroup in the guest');
   t.regex(field(out, 'tty') ?? '', /^\/dev\/pts\/\d+$/);
   t.is(field(out, 'notty'), 'not a tty');
   t.is(field(out, 'stdin'), 'piped');
@@ -169,7 +171,7 @@ serial('a pod of two apps: they talk over localhost, each has its own root files
   t.log(guest().description);
   const r = await sh(`
     $vmctr run --name duo default -- sh -c 'echo from-server | nc -l -p 8080 >/dev/null; echo server-side >/etc/who; exit 3' \\
-      --- --app-name client default -- sh -c 'for i in $(seq 1 50); do nc 127.0.0.1 8080 </dev/null && break; sleep 0.2; done; cat /etc/who 2>/dev/null || echo own-root'
+      --- --app-name client default -- sh -c 'for i in $(seq 1 50); do nc 127.0.0.1 8080 </dev/null && break; sleep 0.2; done; cat /etc/who 2>/dev/null || echo own-root; cat /proc/self/cgroup'
     echo "exit=$?"
     $vmctr ps -a | awk 'NR > 1 { print "apps=" $3, $NF }'
     echo "logs=$($vmctr logs --app client duo)"
@@ -179,7 +181,7 @@ serial('a pod of two apps: they talk over localhost, each has its own root files
   `);
   const out = r.stdout.toString();
   t.log(out, r.stderr.toString().slice(-3000));
-  t.regex(out, /^from-server\nown-root\n/m);
+  t.regex(out, /^from-server\nown-root\n0::\/vmctr\/2\n/m, 'the second app has its own cgroup in the guest');
   t.is(field(out, 'exit'), '3', 'the pod\'s status is its first failed app\'s');
   t.is(field(out, 'apps'), 'default(3),client(0) (3)');
   t.is(field(out, 'logs'), 'from-server\nown-root'.split('\n')[0]);
