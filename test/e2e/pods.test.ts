@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { guestHostForTests } from '../guest-host.js';
 import { repoRoot } from '../lab/exec.js';
 
@@ -26,6 +26,11 @@ const LEFTOVERS = `
   echo "processes=$(pgrep -f "$VMCTR_ROOT/pods/" | wc -l)"
   echo "cgroups=$(find /sys/fs/cgroup/vmctr -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
 `;
+
+/** LEFTOVERS found nothing: no pod directory, staging directory, monitor process or cgroup. */
+function nothingLeft(t: ExecutionContext, out: string): void {
+  for (const what of ['dirs', 'staging', 'processes', 'cgroups']) t.is(field(out, what), '0', `${what} left on the host`);
+}
 
 function field(out: string, name: string): string | undefined {
   return new RegExp(`^${name}=(.*)$`, 'm').exec(out)?.[1];
@@ -94,10 +99,7 @@ serial('a detached pod: listed, logged (-f too), exec\'ed into, attached, stoppe
   t.is(field(out, 'after'), 'web (7)');
   t.is(field(out, 'rm'), '0');
   t.is(field(out, 'cgroupgone'), 'yes');
-  t.is(field(out, 'dirs'), '0');
-  t.is(field(out, 'staging'), '0');
-  t.is(field(out, 'processes'), '0');
-  t.is(field(out, 'cgroups'), '0');
+  nothingLeft(t, out);
 });
 
 serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dead, gc frees it; kill -s signals the app; an app that ignores SIGTERM is killed after stop\'s grace', async (t) => {
@@ -128,9 +130,7 @@ serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dea
   const took = Number(/^0 took=(\d+)$/.exec(field(out, 'stop') ?? '')?.[1]);
   t.true(took >= 2 && took < 15, `stop waited out its 2 s grace, then ended the VM (took ${took} s)`);
   t.is(field(out, 'stubborn'), '(137)', 'an app killed with its VM ends as SIGKILL would');
-  t.is(field(out, 'dirs'), '0');
-  t.is(field(out, 'processes'), '0');
-  t.is(field(out, 'cgroups'), '0');
+  nothingLeft(t, out);
 });
 
 serial('20 concurrent vmctr run -d, then 20 concurrent vmctr rm -f: every pod started (or failed cleanly), every pod gone, nothing left', async (t) => {
@@ -161,10 +161,7 @@ serial('20 concurrent vmctr run -d, then 20 concurrent vmctr rm -f: every pod st
   t.is(field(out, 'running'), String(20 - tripleFaults.length));
   t.is(field(out, 'rmerr'), '0');
   t.is(field(out, 'ps'), '0');
-  t.is(field(out, 'dirs'), '0');
-  t.is(field(out, 'staging'), '0');
-  t.is(field(out, 'processes'), '0');
-  t.is(field(out, 'cgroups'), '0');
+  nothingLeft(t, out);
 });
 
 serial('a pod of two apps: they talk over localhost, each has its own root filesystem, and each exit code is kept', async (t) => {
@@ -205,6 +202,5 @@ serial('an attached run behaves as a filter, and a memory-hungry app meets the g
   t.true(Number(/^took=(\d+)/m.exec(out)?.[1]) < 30, 'the pipe closing ends the pod at once, not after 100 MB');
   t.is(field(out, 'tail'), '137', 'the guest OOM killer ends the hungry process');
   t.is(field(out, 'pod'), '0', 'and the pod goes on');
-  t.is(field(out, 'processes'), '0');
-  t.is(field(out, 'cgroups'), '0');
+  nothingLeft(t, out);
 });
