@@ -11,8 +11,13 @@ import { describeStatus, isLiveState, type PodRecord } from '../pod/pod-record.j
 import { isAlive, signalProcess } from '../pod/process-identity.js';
 import { UserError } from './user-error.js';
 
-/** How long rm waits for a pod that is ending (its monitor writing its last record) or killed. */
-const END_WAIT_MS = 15_000;
+/**
+ * How long rm waits for a pod that is ending or killed before it SIGKILLs the
+ * monitor, and then again for the monitor to be gone. A VM's teardown is the
+ * kernel freeing its memory and page tables: in the nested lab, 20 pods killed
+ * at once took more than 15 s for the last.
+ */
+const END_WAIT_MS = 60_000;
 /** How often a pod being ended is asked again (a monitor still starting has no socket yet). */
 const END_RETRY_MS = 500;
 
