@@ -46,6 +46,8 @@ async function runningContainer(client: AgentClient, prelude = 'true', finale = 
   const out = new TextSink(proc.stdout);
   proc.stderr.resume();
   await out.waitFor(/ready\n/);
+  // Joinable from its `started` on, which may come after its first output (PROTOCOL.md).
+  await proc.pid;
   return { proc, out, end: () => proc.stdin!.end('\n') };
 }
 
