@@ -13,13 +13,11 @@ import { PodDir } from '../pod/pod-dir.js';
 import { ENV_ENTRY, ABSOLUTE_PATH } from '../pod/pod-spec.js';
 import { parseCommandLine, type CommandLine, type CommandSyntax, type FlagSpecs } from './flag-spec.js';
 import { collectGarbage, findPod, removePod, requireRunning, viewOf, type PodView } from './pod-control.js';
-import { reportExit } from './run-command.js';
+import { EXIT_SIGPIPE, reportExit } from './run-command.js';
 import { RunExitCode } from './run-exit-code.js';
 import { table } from './table.js';
 import { EXIT_USAGE, UserError } from './user-error.js';
 
-/** A detaching filter: a closed stdout ends the command, not the pod. */
-const EXIT_SIGPIPE = 128 + constants.signals.SIGPIPE;
 /** How often `logs -f` checks whether the pod's monitor is still there. */
 const FOLLOW_POLL_MS = 500;
 
@@ -99,6 +97,7 @@ async function attachPod(line: CommandLine<typeof attachSyntax>): Promise<void> 
     stdin,
     tty,
     signal: (name, forward) => forward(constants.signals[name]),
+    // A detaching filter: a closed stdout ends the command, not the pod.
     outputClosed: () => process.exit(EXIT_SIGPIPE),
   });
   process.exit(reportExit(await attachment.exit));

@@ -3,7 +3,7 @@
 // or from a pod manifest, `vmctr run [FLAGS] --pod FILE` (docs/pod-manifest.md).
 // `---`, exactly, separates the apps, as in rkt, wherever it stands: no
 // command can have it as an argument. The first part is read as
-// parseRunArgv reads run's whole command line today: the pod's flags, app
+// run's single-app syntax (runSyntax) reads it: the pod's flags, app
 // 1's own (-e, -w, -u, --app-name), ROOTFS, then app 1's command, flags and
 // all. Each later part takes an app's flags only, then its ROOTFS and
 // command; a pod flag there is refused by name.

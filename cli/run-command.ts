@@ -23,7 +23,7 @@ import { self } from '../pod/process-identity.js';
 import { DEFAULT_IMAGE } from '../pod/rootfs-source.js';
 import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
 import { storeRoot } from '../image/store-root.js';
-import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
+import { type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { agentImagePath, defaultImagePath, defaultKernelPath } from './guest-kernel.js';
 import { RunExitCode } from './run-exit-code.js';
 import { MONITOR_COMMAND } from './monitor-command.js';
@@ -32,8 +32,8 @@ import { UserError } from './user-error.js';
 
 export { RunExitCode };
 
-/** What a filter ended by a closed pipe exits with: 128 + SIGPIPE. */
-const EXIT_SIGPIPE = 128 + constants.signals.SIGPIPE;
+/** What a filter ended by a closed pipe exits with: 128 + SIGPIPE (run, attach, exec). */
+export const EXIT_SIGPIPE = 128 + constants.signals.SIGPIPE;
 /** How long an attached `vmctr run` lets the apps end after SIGTERM before the VM ends. */
 const SIGTERM_GRACE_SECONDS = 10;
 /** How long an attached run waits for the monitor to exit after the pod's end (its last record, cgroup and files). */
@@ -64,20 +64,6 @@ export const runSyntax = {
 } as const satisfies CommandSyntax;
 
 export type RunFlags = FlagValues<typeof runFlags>;
-
-/** A pod to run, as the command line says it. */
-export interface RunRequest {
-  flags: RunFlags;
-  rootfs: string;
-  /** The container's command; empty means the image's. */
-  command: string[];
-}
-
-/** `vmctr run [FLAGS] ROOTFS [--] [COMMAND...]` from its arguments, or 'help'; a usage error is a one-line UserError with exit status 125. */
-export function parseRunArgv(argv: readonly string[]): RunRequest | 'help' {
-  const line = parseCommandLine(runSyntax, argv);
-  return line === 'help' ? line : { flags: line.flags, rootfs: line.operand, command: line.rest };
-}
 
 /**
  * Every failure to start as `vmctr run` reports it: a UserError with one of

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { parseCommandLine, type CommandSyntax } from '../../cli/flag-spec.js';
 import { bootSyntax, parseBootArgv } from '../../cli/boot-command.js';
-import { parseRunArgv, runSyntax } from '../../cli/run-command.js';
+import { runSyntax } from '../../cli/run-command.js';
+import { parseRunArgv } from './run-argv.js';
 import { UserError } from '../../cli/user-error.js';
 import { MAX_CPUS } from '../../vmm/vm.js';
 

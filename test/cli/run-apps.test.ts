@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRunApps, type ManifestReader, type PodFlags } from '../../cli/run-apps.js';
-import { parseRunArgv } from '../../cli/run-command.js';
+import { parseRunArgv } from './run-argv.js';
 import { UserError } from '../../cli/user-error.js';
 import { MAX_APPS, type AppSpec } from '../../pod/pod-spec.js';
 import { MAX_CPUS } from '../../vmm/vm.js';
