@@ -449,7 +449,7 @@ class AppCursor {
         if (file) rotated.push(file);
       }
       if ((await inodeOf(this.path)) === live?.ino) return { live, rotated };
-      await Promise.all([...rotated, ...(live ? [live] : [])].map((file) => file.handle.close()));
+      await this.closeAll(live, rotated);
     }
   }
 
@@ -459,15 +459,46 @@ class AppCursor {
    * rotated files newer than it, then the new live file.
    */
   private async rotated(live: LogFile): Promise<boolean> {
-    const current = await inodeOf(this.path);
-    if (current === undefined || current === live.ino) return false;
-    const next = await this.openFiles();
-    // Not found: dropped already, and every rotated file is newer.
-    const at = next.rotated.findIndex((file) => file.ino === live.ino);
-    await Promise.all(next.rotated.slice(0, at + 1).map((file) => file.handle.close()));
-    this.queue!.push(live, ...next.rotated.slice(at + 1));
-    this.live = next.live;
-    return true;
+    for (;;) {
+      const current = await inodeOf(this.path);
+      if (current === undefined || current === live.ino) return false;
+      const next = await this.openNewerThan(live);
+      if (!next) continue;
+      this.queue!.push(live, ...next.newer);
+      this.live = next.live;
+      return true;
+    }
+  }
+
+  /**
+   * Opens the live file, then .log.1, .log.2 and on up to `held` (or the last
+   * one, if `held` was dropped): the files newer than it, returned oldest
+   * first. A few opens per rotation, so that a follower keeps up with a busy
+   * writer; undefined if a rotation moved the names meanwhile (.log changed).
+   */
+  private async openNewerThan(held: LogFile): Promise<{ live: LogFile | undefined; newer: LogFile[] } | undefined> {
+    const live = await openLog(this.path);
+    const newer: LogFile[] = [];
+    for (let n = 1; ; n++) {
+      const file = await openLog(`${this.path}.${n}`);
+      if (!file) {
+        // A gap with a file above it: the writer is between its renames.
+        if ((await inodeOf(`${this.path}.${n + 1}`)) !== undefined) return this.closeAll(live, newer);
+        break;
+      }
+      if (file.ino === held.ino) {
+        await file.handle.close();
+        break;
+      }
+      newer.push(file);
+    }
+    if ((await inodeOf(this.path)) === live?.ino) return { live, newer: newer.reverse() };
+    return this.closeAll(live, newer);
+  }
+
+  private async closeAll(live: LogFile | undefined, others: LogFile[]): Promise<undefined> {
+    await Promise.all([...others, ...(live ? [live] : [])].map((file) => file.handle.close()));
+    return undefined;
   }
 
   /** A complete file is done: a line still unfinished in it never will be. */
