@@ -57,6 +57,9 @@ export interface GuestHostTests {
   serial(title: string, impl: (t: ExecutionContext) => Promise<void>): void;
 }
 
+/** The title a retry is recorded under when the lab failed to open, before any test. */
+export const OPENING_THE_LAB = '(opening the lab)';
+
 /**
  * Opens the guest host before a test file's tests and closes it after them.
  * Register it after any before hook that must run first (ava runs them in order).
@@ -76,7 +79,7 @@ export function guestHostForTests(test: TestFn, labOptions?: LabOptions): GuestH
       if (!(err instanceof LabFault)) throw err;
       const note = `lab fault while opening the lab, retried once: ${err.kind}: ${err.detail}; L1 console kept at ${err.consoleLog}`;
       t.log(note);
-      recordRetry('(opening the lab)', err, note);
+      recordRetry(OPENING_THE_LAB, err, note);
       host = await openGuestHost(labOptions);
     }
   });
