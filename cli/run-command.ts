@@ -16,7 +16,7 @@ import { checkHostSupport } from '../vmm/kvm/host-support.js';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { attach, request, type AttachExit } from '../monitor/client.js';
 import type { LaunchApp, PodLaunch } from '../monitor/launch.js';
-import { PodCgroup } from '../pod/pod-cgroup.js';
+import { cgroupUnavailable, PodCgroup, podLimits } from '../pod/pod-cgroup.js';
 import { newPodId, PodDir, PodNameError } from '../pod/pod-dir.js';
 import { RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
@@ -120,10 +120,22 @@ export async function run(request: RunApps): Promise<void> {
   };
   await writeFile(dir.launchPath, JSON.stringify(launch, null, 2) + '\n');
 
+  let group: PodCgroup | undefined;
+  try {
+    group = podCgroup(record.id, flags.memory, flags.cpus);
+  } catch (err) {
+    await dir.remove();
+    lock.release();
+    throw new UserError((err as Error).message, RunExitCode.error);
+  }
+
   // The monitor gets the pod's lock as its fd 3 (the same open file, so the same lock, held until it exits)
-  // and the start-up pipe as fd 4; its own output goes to monitor.log.
+  // and the start-up pipe as fd 4; its own output goes to monitor.log. In the pod's cgroup from its first
+  // instruction: a shell moves itself in, then becomes the monitor (the same pid).
   const log = openSync(dir.monitorLog, 'a', 0o644);
-  const monitor = spawn(process.execPath, [...process.execArgv, process.argv[1]!, MONITOR_COMMAND, dir.path], {
+  const monitorArgv = [process.execPath, ...process.execArgv, process.argv[1]!, MONITOR_COMMAND, dir.path];
+  const [file, ...args] = group ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', group.procsPath, ...monitorArgv] : monitorArgv;
+  const monitor = spawn(file!, args, {
     detached: true,
     stdio: ['ignore', log, log, lock.fd, 'pipe'],
   });
@@ -211,6 +223,19 @@ async function attachOwner(socket: string, stdin: boolean, tty: boolean, ended: 
     },
   });
   return reportExit(await attachment.exit);
+}
+
+/**
+ * The pod's host cgroup, made before its monitor starts; none on a host
+ * without cgroup v2 (said on stderr: the pod runs without limits).
+ */
+function podCgroup(id: string, memoryMiB: number, cpus: number): PodCgroup | undefined {
+  const unavailable = cgroupUnavailable();
+  if (unavailable) {
+    process.stderr.write(`vmctr: no cgroup for the pod: ${unavailable}\n`);
+    return undefined;
+  }
+  return PodCgroup.create(id, podLimits(memoryMiB, cpus));
 }
 
 /**

@@ -24,7 +24,7 @@ import { LineBufferedOutput } from '../cli/line-buffered-output.js';
 import { RunExitCode } from '../cli/run-exit-code.js';
 import { ImageError } from '../image/image-error.js';
 import { Pod, type PodEnd } from '../pod/pod.js';
-import { cgroupUnavailable, PodCgroup, podLimits } from '../pod/pod-cgroup.js';
+import { PodCgroup } from '../pod/pod-cgroup.js';
 import { PodDir } from '../pod/pod-dir.js';
 import type { PodRecord, PodState } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
@@ -144,7 +144,7 @@ export class Monitor {
     try {
       await this.listen();
       ready({ listening: true });
-      this.joinCgroup();
+      this.findCgroup();
       await this.save({ monitor: self(), ...(this.cgroup ? { cgroup: this.cgroup.path } : {}) });
       outcome = await this.runPod();
     } catch (err) {
@@ -225,20 +225,14 @@ export class Monitor {
   }
 
   /**
-   * Into the pod's own cgroup before anything else runs, so the VM and every
-   * helper count against the pod's limits. A host without cgroup v2 runs
-   * pods without them (status says so); one where it fails is an error.
+   * The pod's own cgroup, which `vmctr run` started this process in, so the
+   * VM and every helper count against the pod's limits; none on a host
+   * without cgroup v2 (status says so).
    */
-  private joinCgroup(): void {
-    const unavailable = cgroupUnavailable();
-    if (unavailable) {
-      ready({ progress: `vmctr: no cgroup for the pod: ${unavailable}` });
-      return;
-    }
-    try {
-      this.cgroup = PodCgroup.create(this.record.id, podLimits(this.launch.memoryMiB, this.launch.cpus), process.pid);
-    } catch (err) {
-      throw new StartError((err as Error).message, RunExitCode.error);
+  private findCgroup(): void {
+    this.cgroup = PodCgroup.ofProcess('self');
+    if (this.cgroup && this.cgroup.path !== PodCgroup.of(this.record.id).path) {
+      throw new StartError(`the monitor is in another pod's cgroup (${this.cgroup.path})`, RunExitCode.error);
     }
   }
 

@@ -1,8 +1,9 @@
 // A pod's host cgroup (cgroup v2): /sys/fs/cgroup/vmctr/<pod id>, holding
 // its monitor (the VMM: vCPU threads, device emulation) and whatever the
 // monitor starts, so the pod as a whole has a memory limit covering guest
-// RAM and the VMM, a CPU quota from --cpus and a pids limit. The monitor
-// joins it first thing. It is removed once the monitor has exited (KVM's
+// RAM and the VMM, a CPU quota from --cpus and a pids limit. `vmctr run`
+// makes it and starts the monitor in it (before Node loads, so all of the
+// monitor's memory is charged to the pod). It is removed once the monitor has exited (KVM's
 // worker thread for the VM stays in it until then): by `vmctr run --rm`,
 // `rm` and `gc` (cgroup.kill first, for anything still in it).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -65,8 +66,8 @@ export class PodCgroup {
     return new PodCgroup(join(root, VMCTR_GROUP, podId));
   }
 
-  /** Creates the pod's cgroup with `limits` and moves `pid` (the monitor) into it. */
-  static create(podId: string, limits: CgroupLimits, pid: number, root = CGROUP_ROOT): PodCgroup {
+  /** Creates the pod's cgroup with `limits`, empty: `procsPath` is where its monitor is put. */
+  static create(podId: string, limits: CgroupLimits, root = CGROUP_ROOT): PodCgroup {
     const group = PodCgroup.of(podId, root);
     const parent = join(root, VMCTR_GROUP);
     try {
@@ -77,11 +78,28 @@ export class PodCgroup {
       mkdirIfMissing(group.path);
       group.update(limits);
       write(join(group.path, 'pids.max'), String(PIDS_MAX));
-      write(join(group.path, 'cgroup.procs'), String(pid));
     } catch (err) {
       throw new CgroupError(`cannot set up the pod's cgroup ${group.path}: ${(err as Error).message}`);
     }
     return group;
+  }
+
+  /** Writing a pid here moves that process in. */
+  get procsPath(): string {
+    return join(this.path, 'cgroup.procs');
+  }
+
+  /** The pod cgroup `pid` is in, if it is in one (from /proc/PID/cgroup's v2 line). */
+  static ofProcess(pid: number | 'self', root = CGROUP_ROOT): PodCgroup | undefined {
+    let lines: string;
+    try {
+      lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const path = /^0::(.*)$/m.exec(lines)?.[1];
+    const id = path?.match(/^\/vmctr\/([0-9a-f]{32})$/)?.[1];
+    return id ? PodCgroup.of(id, root) : undefined;
   }
 
   exists(): boolean {

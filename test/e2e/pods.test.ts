@@ -47,6 +47,8 @@ serial('a detached pod: listed, logged (-f too), exec\'ed into, attached, stoppe
     monitor=$($vmctr status web | tr -d ' \\n' | sed -n 's/.*"monitor":{"pid":\\([0-9]*\\).*/\\1/p')
     for p in $(cat "$cg/cgroup.procs"); do echo "in the cgroup: $p $(tr '\\0' ' ' </proc/$p/cmdline)"; done >&2
     echo "cgroup=$(grep -c "^$monitor$" "$cg/cgroup.procs") $(cat "$cg/memory.max") $(cat "$cg/cpu.max") $(cat "$cg/pids.max")"
+    # Charges stay where a page was first touched: the monitor was in the cgroup from its start only if all its anonymous memory is charged there.
+    echo "charged=$(( $(cat "$cg/memory.current") >= $(awk '/^RssAnon/ { print $2 * 1024 }' /proc/$monitor/status) ))"
     $vmctr update --memory 1024 --cpus 0.5 web >/dev/null; echo "updated=$? $(cat "$cg/memory.max") $(cat "$cg/cpu.max")"
     $vmctr update --memory 300 web 2>&1; echo "low=$?"
     sleep 1
@@ -78,6 +80,7 @@ serial('a detached pod: listed, logged (-f too), exec\'ed into, attached, stoppe
   t.regex(out, /^ps=web running$/m);
   t.is(field(out, 'byid'), '1', 'a pod is found by an id prefix');
   t.is(field(out, 'cgroup'), `1 ${(256 + 160) * 1024 * 1024} 100000 100000 512`, 'the monitor in its cgroup: guest RAM + VMM, one CPU per vCPU');
+  t.is(field(out, 'charged'), '1', 'all of the monitor\'s memory is charged to the pod: it started in its cgroup');
   t.is(field(out, 'updated'), `0 ${1024 * 1024 * 1024} 50000 100000`);
   t.regex(out, /--memory 300 is below the pod's guest RAM \(256 MiB\) plus 160 MiB for its VMM: at least 416\nlow=1\n/);
   t.is(field(out, 'first'), 'tick 0');
