@@ -145,7 +145,14 @@ class Agent {
     const owner = 'container' in spec.rootfs ? this.containers.get(spec.rootfs.container) : undefined;
     const container = new Container(spec, this.channel, this.options, this.platform, owner);
     this.containers.set(spec.id, container);
-    container.finished.catch((err: Error) => fatal(this.platform, err));
+    // An exec is forgotten once it has ended (it holds no mount), so a long-lived pod's execs do not pile up.
+    const joins = 'container' in spec.rootfs;
+    container.finished.then(
+      () => {
+        if (joins) this.containers.delete(spec.id);
+      },
+      (err: Error) => fatal(this.platform, err),
+    );
   }
 
   private send(message: ControlMessage): void {

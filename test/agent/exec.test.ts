@@ -157,6 +157,23 @@ test('joining a container that never existed, has ended, failed to start, or is 
   t.deepEqual((await runContainer(agent.client, join(c.proc, 'true'))).exit, gone(c.proc.id), 'nor is a container that has just ended');
 });
 
+test('an ended exec is forgotten: its id can be used again', async (t) => {
+  const c = await runningContainer(agent.client);
+  const first = agent.client.startContainer(join(c.proc, 'echo first'));
+  t.deepEqual((await collect(first)).exit, { code: 0 });
+  // The client numbers its starts; made to repeat one (at once: the other tests start theirs meanwhile), it sends the agent an id it has seen.
+  const ids = agent.client as unknown as { nextId: number };
+  const next = ids.nextId;
+  ids.nextId = first.id;
+  const again = agent.client.startContainer(join(c.proc, 'echo again'));
+  ids.nextId = next;
+  const { exit, stdout, stderr } = await collect(again);
+  t.deepEqual(exit, { code: 0 }, stderr.toString());
+  t.is(stdout.toString(), 'again\n');
+  c.end();
+  t.deepEqual(await c.proc.exit, { code: 0 });
+});
+
 test('the container\'s main process ending kills its execs, and what they left behind; every exit is reported', async (t) => {
   t.timeout(TEST_TIMEOUT_MS);
   const c = await runningContainer(agent.client, 'true', 'exit 3');
