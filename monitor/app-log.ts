@@ -33,6 +33,8 @@ export interface AppLogWriterOptions {
   maxBytes?: number;
   /** Files kept, the live one included: disk use is at most about maxBytes * maxFiles. */
   maxFiles?: number;
+  /** Told of each record as it is stored (the journal's copy). */
+  onRecord?: (stream: LogStream, line: string, partial: boolean) => void;
 }
 
 /** The line a stream is in the middle of. */
@@ -76,12 +78,15 @@ export class AppLogWriter {
   private batchBytes = 0;
   private readonly pending: Record<LogStream, PendingLine>;
 
-  constructor(dir: string, readonly app: string, { maxBytes = DEFAULT_MAX_LOG_BYTES, maxFiles = DEFAULT_MAX_LOG_FILES }: AppLogWriterOptions = {}) {
+  private readonly onRecord: AppLogWriterOptions['onRecord'];
+
+  constructor(dir: string, readonly app: string, { maxBytes = DEFAULT_MAX_LOG_BYTES, maxFiles = DEFAULT_MAX_LOG_FILES, onRecord }: AppLogWriterOptions = {}) {
     checkAppName(app);
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
     if (!Number.isSafeInteger(maxFiles) || maxFiles < 1) throw new RangeError(`maxFiles must be a positive integer, got ${maxFiles}`);
     this.maxBytes = maxBytes;
     this.maxFiles = maxFiles;
+    this.onRecord = onRecord;
     this.pending = { stdout: newPendingLine(), stderr: newPendingLine() };
     mkdirSync(dir, { recursive: true });
     this.path = logPath(dir, app);
@@ -153,6 +158,7 @@ export class AppLogWriter {
     this.batchBytes += size;
     this.fileBytes += size;
     if (this.batchBytes >= WRITE_BATCH_BYTES) this.writeBatch();
+    this.onRecord?.(stream, text, partial);
   }
 
   private writeBatch(): void {

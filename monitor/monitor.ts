@@ -31,6 +31,7 @@ import { self } from '../pod/process-identity.js';
 import { prepareRootfs, RootfsError, type PreparedRootfs } from '../pod/rootfs-source.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { AppLogWriter } from './app-log.js';
+import { Journal } from './journal.js';
 import { CappedFile } from './capped-file.js';
 import { Connection, type DataType, type Frame } from './connection.js';
 import { readLaunch, type PodLaunch } from './launch.js';
@@ -103,6 +104,8 @@ export class Monitor {
   private ownerGone = false;
   private stopTimer: NodeJS.Timeout | undefined;
   private ending = false;
+  /** journald's socket, when the host runs journald: every app's output is copied there. */
+  private readonly journal = Journal.connect();
   private firstFailure: App | undefined;
   /** What attached clients sent before the apps started, in order. */
   private readonly earlyInput: Array<{ session: Session; frame: Frame }> = [];
@@ -119,7 +122,9 @@ export class Monitor {
       image: app.image,
       command: app.command,
       container: { args: [] },
-      log: new AppLogWriter(dir.logsDir, app.name),
+      log: new AppLogWriter(dir.logsDir, app.name, {
+        onRecord: (stream, line) => this.journal?.send(record, app.name, stream, line),
+      }),
     }));
     this.consoleFile = new CappedFile(dir.consoleLog, CONSOLE_LOG_MAX);
     this.console = new LineBufferedOutput(this.consoleFile.stream());
@@ -339,6 +344,8 @@ export class Monitor {
     clearTimeout(this.stopTimer);
     this.console.flush();
     for (const app of this.apps) await app.log.close().catch(() => {});
+    if (this.journal?.dropped) process.stderr.write(`vmctr: ${this.journal.dropped} lines of output were not copied to the journal (it was full or went away); the pod's logs have them\n`);
+    this.journal?.close();
     await Promise.all(this.rootfs.map((r) => r.release().catch(() => {})));
     const apps = this.record.apps.map((record, i) => {
       const app = this.apps[i];

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vmctr::InitEventFd(env, exports);
   vmctr::InitRandom(env, exports);
   vmctr::InitProcess(env, exports);
+  vmctr::InitSocket(env, exports);
   return exports;
 }
 }  // namespace

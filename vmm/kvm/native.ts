@@ -71,6 +71,14 @@ export interface NativeAddon {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal(2): false when the process has exited. */
   pidfdSendSignal(pidfd: number, signal: number): boolean;
+  /** A non-blocking, close-on-exec Unix datagram socket connected to `path`, or -1 when nothing listens there. */
+  unixDatagramConnect(path: string): number;
+  /** send(2) of one datagram, never blocking: false when the receiver's queue is full and it was not sent. */
+  sendDatagram(fd: number, data: Uint8Array): boolean;
+  /** A non-blocking, close-on-exec Unix datagram socket bound to `path`. */
+  unixDatagramBind(path: string): number;
+  /** recv(2) of the next datagram, at most `maxBytes`, never blocking: null when none is queued. */
+  recvDatagram(fd: number, maxBytes: number): Buffer | null;
   VcpuThread: new (index: number, vcpuFd: number, run: ArrayBuffer, onExit: (reason: number) => number, onEnd: (errno: number) => void) => VcpuThreadHandle;
   EventFdWatcher: new (fd: number, onReadable: (count: number) => void) => EventFdWatcherHandle;
 }
