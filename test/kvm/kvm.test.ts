@@ -1,9 +1,11 @@
-import test from 'ava';
+import { kvmTest } from '../kvm-host.js';
 import { closeSync } from 'node:fs';
 import { native } from '../../vmm/kvm/native.js';
 import { Kvm } from '../../vmm/kvm/kvm.js';
 import { KVM_MEM_READONLY } from '../../vmm/kvm/constants.js';
 import { CODE_ADDR, RecordingDevice, TinyGuest } from './tiny-guest.js';
+
+const test = kvmTest(import.meta.url);
 
 // These run against the host's /dev/kvm (PVM here, VT-x/AMD-V elsewhere):
 // tiny guests run on both.

@@ -1,4 +1,4 @@
-import test from 'ava';
+import { kvmTest } from '../kvm-host.js';
 import { Writable } from 'node:stream';
 import { LineBufferedOutput } from '../../cli/line-buffered-output.js';
 import { VIRTIO_MMIO_BASE } from '../../vmm/boot/layout.js';
@@ -6,6 +6,8 @@ import { Vm } from '../../vmm/vm.js';
 import { Feature, MmioReg, featureBit } from '../../vmm/virtio/spec.js';
 import { TestDriver } from '../virtio/driver.js';
 import { PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from './synthetic-kernel.js';
+
+const test = kvmTest(import.meta.url);
 
 // hvc0 output honours the console stream's backpressure: while the sink is
 // full the device takes no more transmit chains (they wait in the guest's

@@ -1,10 +1,12 @@
-import test from 'ava';
+import { kvmTest } from '../kvm-host.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileImage } from '../../vmm/boot/boot-image.js';
 import { Vm, type VmConfig } from '../../vmm/vm.js';
 import { CRASH, PRINT_CMDLINE_AND_REBOOT, syntheticKernel } from './synthetic-kernel.js';
+
+const test = kvmTest(import.meta.url);
 
 // The whole Vm path (KVM set-up, PVH loader, boot state, serial, i8042) with
 // a synthetic PVH kernel: runs on any /dev/kvm, PVM included.
