@@ -7,6 +7,7 @@ import { BootError } from '../vmm/boot/linux-loader.js';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB, Vm, type VmConfig, type VmExit } from '../vmm/vm.js';
 import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { defaultKernelPath, demoInitramfsPath, openInputFile } from './guest-kernel.js';
+import { randomMac } from '../vmm/devices/net/device.js';
 import { LineBufferedOutput } from './line-buffered-output.js';
 import { UserError } from './user-error.js';
 
@@ -34,6 +35,8 @@ export const bootFlags = {
   cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
   memory: { type: 'integer', description: 'guest memory in MiB', default: 256, min: MIN_MEMORY_MIB, max: MAX_MEMORY_MIB },
   console: { type: 'string', description: 'the guest console device', options: ['virtio', 'serial'], default: 'virtio' },
+  tap: { type: 'string', description: 'a virtio-net interface (the guest\'s eth0) on this tap, over vhost-net; configure it with --cmdline ip=...' },
+  mac: { type: 'string', description: 'the guest\'s MAC address with --tap [default: a random locally administered one]' },
 } as const;
 
 export const bootSyntax = { command: 'boot', flags: bootFlags, usageExitCode: BootExitCode.usage } as const satisfies CommandSyntax;
@@ -89,6 +92,7 @@ export async function boot(flags: BootFlags): Promise<void> {
 function createVm(flags: BootFlags, console: LineBufferedOutput): Vm {
   const kernelPath = flags.kernel ?? defaultKernelPath();
   const initrdPath = flags.initrd ?? (flags.kernel ? undefined : demoInitramfsPath());
+  if (flags.mac !== undefined && flags.tap === undefined) throw new UserError('--mac needs --tap: a MAC address is for a network interface');
   const files: FileImage[] = [];
   try {
     const kernel = openInputFile(kernelPath, 'kernel');
@@ -103,6 +107,7 @@ function createVm(flags: BootFlags, console: LineBufferedOutput): Vm {
       memoryMiB: flags.memory,
       console,
       consoleDevice: flags.console as 'virtio' | 'serial',
+      ...(flags.tap !== undefined ? { net: { tap: flags.tap, mac: flags.mac ?? randomMac() } } : {}),
       onDeviceError: (device, message) => process.stderr.write(`vmctr: ${device} stopped: the guest broke the virtio contract: ${message}\n`),
     };
     try {
@@ -113,7 +118,13 @@ function createVm(flags: BootFlags, console: LineBufferedOutput): Vm {
     }
     const host = checkHostSupport();
     if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`);
-    return Vm.create(config);
+    try {
+      return Vm.create(config);
+    } catch (e) {
+      // What only the host can refuse: a tap, vhost-net.
+      if (e instanceof BootError) throw new UserError(e.message);
+      throw e;
+    }
   } finally {
     for (const f of files) f.close();
   }

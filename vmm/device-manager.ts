@@ -1,7 +1,9 @@
 // Creates the VM's devices in a fixed order and places them on the buses:
 // legacy devices (UART, reset, boot markers) on port I/O, then virtio-mmio
 // devices, each with a 4 KiB window, an interrupt line (irqfd) and one
-// ioeventfd per queue, so a queue notification never exits to JavaScript.
+// ioeventfd per queue, so a queue notification never exits to JavaScript;
+// for a device whose backend serves its queues (vhost), those eventfds are
+// the backend's, and JavaScript never sees a notification.
 // Where KVM has read-only memory slots, each window is also backed by its
 // transport's register page, read-only: the guest's register reads are
 // served from memory, and only its writes exit.
@@ -72,19 +74,28 @@ export class DeviceManager {
     const base = VIRTIO_MMIO_BASE + index * VIRTIO_MMIO_SIZE;
     const irq = this.irqEventFd(gsi);
     const page = this.registerPages ? new Uint8Array(native.createGuestMemory(REGISTER_PAGE_SIZE, `vmctr-virtio${index}-registers`).buffer) : undefined;
+    const kick = device.queueMaxSizes.map((_, q) => {
+      const fd = native.createEventFd();
+      this.eventFds.push(fd);
+      this.vm.registerIoeventfd(fd, base + MmioReg.QUEUE_NOTIFY, 4, { datamatch: q });
+      return fd;
+    });
+    if (device.externalQueues) {
+      // Its backend interrupts the driver directly, and the interrupt status always reads "used buffer":
+      // the driver's acknowledgement has nothing to tell the VMM, so KVM swallows it instead of exiting.
+      const ack = native.createEventFd();
+      this.eventFds.push(ack);
+      this.vm.registerIoeventfd(ack, base + MmioReg.INTERRUPT_ACK, 4);
+    }
     const transport = new VirtioMmioTransport(device, this.memory, {
       raiseInterrupt: () => native.writeEventFd(irq),
       onDeviceError: (message) => this.hooks.onDeviceError(name, message),
       ...(page ? { registerPage: page } : {}),
+      ...(device.externalQueues ? { eventFds: { kick, call: irq } } : {}),
     });
     if (page) this.vm.setUserMemoryRegion(REGISTER_PAGE_FIRST_SLOT + index, base, page.buffer as ArrayBuffer, KVM_MEM_READONLY);
     this.mmio.insert(base, VIRTIO_MMIO_SIZE, name, transport);
-    transport.queues.forEach((_, q) => {
-      const fd = native.createEventFd();
-      this.eventFds.push(fd);
-      this.vm.registerIoeventfd(fd, base + MmioReg.QUEUE_NOTIFY, 4, { datamatch: q });
-      this.watchers.push(new native.EventFdWatcher(fd, () => transport.notify(q)));
-    });
+    if (!device.externalQueues) kick.forEach((fd, q) => this.watchers.push(new native.EventFdWatcher(fd, () => transport.notify(q))));
     this.virtio.push({ name, transport, base, gsi });
     return transport;
   }

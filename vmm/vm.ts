@@ -1,5 +1,6 @@
 // The VM: owns KVM, guest memory, the vCPUs and the device manager, built
 // in that order, with one checked lifecycle (created -> running -> ended).
+import { closeSync, existsSync } from 'node:fs';
 import { Kvm, type VmFd } from './kvm/kvm.js';
 import { KVM_PIT_SPEAKER_DUMMY } from './kvm/constants.js';
 import { GuestMemory } from './memory/guest-memory.js';
@@ -16,6 +17,10 @@ import type { PortHandler } from './devices/console/port.js';
 import { RngDevice } from './devices/rng/device.js';
 import { BlockDevice } from './devices/block/device.js';
 import { FileBackend } from './devices/block/backend.js';
+import { NetDevice, parseMac } from './devices/net/device.js';
+import { VhostNet } from './vhost/vhost-net.js';
+import { native } from './kvm/native.js';
+import { NET_HEADER_SIZE } from './virtio/spec.js';
 import { Vcpu, type VcpuEvent } from './vcpu.js';
 
 export const MIN_MEMORY_MIB = 32;
@@ -51,6 +56,8 @@ export interface VmConfig {
   ports?: { name: string; handler: PortHandler }[];
   /** virtio-blk disks, in order: the guest sees /dev/vda, /dev/vdb, ... */
   disks?: DiskConfig[];
+  /** A virtio-net interface (eth0 in the guest) on a tap, its packets moved by the kernel's vhost-net. */
+  net?: NetConfig;
   /** Reports a virtio device the guest broke (the VM goes on without it). */
   onDeviceError?: (device: string, message: string) => void;
 }
@@ -71,6 +78,45 @@ export interface DiskConfig {
   readOnly: boolean;
   /** What the guest reads as the disk's serial (VIRTIO_BLK_T_GET_ID), at most 20 bytes. */
   serial?: string;
+}
+
+export interface NetConfig {
+  /** The tap to attach to (it must exist, or the VMM must be allowed to create it). */
+  tap: string;
+  /** The guest's MAC address, aa:bb:cc:dd:ee:ff. */
+  mac: string;
+}
+
+/** A tap name the kernel takes and a unicast MAC address, or a one-line BootError. */
+function checkNet(net: NetConfig): Uint8Array {
+  if (!/^[^\s/:]{1,15}$/.test(net.tap)) throw new BootError(`invalid tap name "${net.tap}": 1 to 15 characters, no spaces, '/' or ':'`);
+  try {
+    return parseMac(net.mac);
+  } catch (e) {
+    throw new BootError((e as Error).message);
+  }
+}
+
+/** Opens the tap and vhost-net for `net`; a missing /dev/vhost-net or tap is a one-line BootError. */
+function openNet(net: NetConfig, memory: GuestMemory): { backend: VhostNet; device: NetDevice } {
+  const mac = checkNet(net);
+  // Attaching would create a missing tap, gone again with the VM: the host side owns the pod's taps.
+  if (!existsSync(`/sys/class/net/${net.tap}`)) throw new BootError(`tap ${net.tap} does not exist: create it with ip tuntap add ${net.tap} mode tap`);
+  if (!existsSync(`/sys/class/net/${net.tap}/tun_flags`)) throw new BootError(`${net.tap} is not a tap device`);
+  let tap: { fd: number };
+  try {
+    tap = native.tapOpen(net.tap, NET_HEADER_SIZE);
+  } catch (e) {
+    throw new BootError(`cannot attach to tap ${net.tap}: ${(e as Error).message}`);
+  }
+  let backend: VhostNet;
+  try {
+    backend = new VhostNet(memory, tap.fd);
+  } catch (e) {
+    closeSync(tap.fd);
+    throw new BootError(`cannot use vhost-net (load the vhost_net module): ${(e as Error).message}`);
+  }
+  return { backend, device: new NetDevice(backend, mac) };
 }
 
 /** Opens a disk image; a missing or unreadable file is a one-line BootError. */
@@ -129,7 +175,8 @@ export class Vm {
     devices: DeviceManager,
     console: ConsoleDevice,
     vcpus: Vcpu[],
-    private readonly disks: FileBackend[],
+    /** Disks and other backends, closed with the VM. */
+    private readonly backends: { close(): void }[],
   ) {
     this.kvm = kvm;
     this.vmFd = vmFd;
@@ -156,6 +203,7 @@ export class Vm {
     if (!Number.isInteger(config.memoryMiB) || config.memoryMiB < MIN_MEMORY_MIB || config.memoryMiB > MAX_MEMORY_MIB) {
       throw new BootError(`memory must be an integer from ${MIN_MEMORY_MIB} to ${MAX_MEMORY_MIB} MiB`);
     }
+    if (config.net) checkNet(config.net);
     // Device parameters are a few dozen bytes per device; reserve room for them in the length check.
     const cmdline = Vm.cmdline(config, 'x'.repeat(DEVICE_PARAMETERS_RESERVE));
     return planLinuxPvh(Vm.bootSpec(config, cmdline), ramRanges(config.memoryMiB * MiB));
@@ -208,6 +256,13 @@ export class Vm {
       devices.addVirtio('virtio-console', console);
       if (config.ports?.length) devices.addVirtio('virtio-console (ports)', new ConsoleDevice(config.ports));
       devices.addVirtio('virtio-rng', new RngDevice());
+      const backends: { close(): void }[] = [...disks];
+      if (config.net) {
+        const net = openNet(config.net, memory);
+        undo.push(() => net.backend.close());
+        devices.addVirtio(`virtio-net (${config.net.tap})`, net.device);
+        backends.push(net.backend);
+      }
 
       const cmdline = Vm.cmdline(config, devices.kernelParameters);
       const loaded = loadLinuxPvh(memory, planLinuxPvh(Vm.bootSpec(config, cmdline), ramRanges(config.memoryMiB * MiB)));
@@ -224,7 +279,7 @@ export class Vm {
         if (i === 0) setupPvhEntry(fd, memory, loaded.entry, loaded.startInfoAddr);
         vcpus.push(new Vcpu(fd, devices));
       }
-      vm = new Vm(kvm, vmFd, memory, devices, console, vcpus, disks);
+      vm = new Vm(kvm, vmFd, memory, devices, console, vcpus, backends);
       return vm;
     } catch (e) {
       for (const f of undo.reverse()) f();
@@ -311,7 +366,7 @@ export class Vm {
     this.state = 'ended';
     for (const v of this.vcpus) v.fd.close();
     this.devices.close();
-    for (const d of this.disks) d.close();
+    for (const b of this.backends) b.close();
     this.vmFd.close();
     this.memory.close();
     this.kvm.close();

@@ -9,7 +9,7 @@ import { MAX_CPUS } from '../../vmm/vm.js';
 // One parser reads `vmctr boot`'s and `vmctr run`'s arguments, on the CLI's
 // fast path and in the oclif commands: values, 'help', or one-line errors.
 
-const bootDefaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio' };
+const bootDefaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio', tap: undefined, mac: undefined };
 const runDefaults = { rm: false, detach: false, name: undefined, env: [], workdir: undefined, user: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, root: undefined };
 
 function usageError(t: import('ava').ExecutionContext, parse: () => unknown, message: string, exitCode: number) {
@@ -20,8 +20,8 @@ function usageError(t: import('ava').ExecutionContext, parse: () => unknown, mes
 
 test('boot: plainly valid flags, with the defaults of the definitions', (t) => {
   t.deepEqual(parseBootArgv([]), bootDefaults);
-  t.deepEqual(parseBootArgv(['--kernel', '/k', '--initrd=/i', '--cpus', '2', '--memory=512', '--console', 'serial', '--cmdline', 'quiet x=1']), {
-    kernel: '/k', initrd: '/i', cmdline: 'quiet x=1', cpus: 2, memory: 512, console: 'serial',
+  t.deepEqual(parseBootArgv(['--kernel', '/k', '--initrd=/i', '--cpus', '2', '--memory=512', '--console', 'serial', '--cmdline', 'quiet x=1', '--tap', 'vt0', '--mac=02:00:00:00:00:01']), {
+    kernel: '/k', initrd: '/i', cmdline: 'quiet x=1', cpus: 2, memory: 512, console: 'serial', tap: 'vt0', mac: '02:00:00:00:00:01',
   });
   t.deepEqual(parseBootArgv(['--cmdline=a=b c']), { ...bootDefaults, cmdline: 'a=b c' });
   t.deepEqual(parseBootArgv(['--cmdline', '']), { ...bootDefaults, cmdline: '' }, 'an empty command line drops quiet');
@@ -36,7 +36,7 @@ test('help wins, even after a mistake among the flags', (t) => {
 });
 
 test('boot: each mistake is one line naming the flag, the value and what is allowed, exit status 2', (t) => {
-  const flags = '--kernel, --initrd, --cmdline, --cpus, --memory, --console';
+  const flags = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac';
   const cases: [string[], string][] = [
     [['--cpus', '0'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
     [['--cpus', String(MAX_CPUS + 1)], `--cpus needs an integer from 1 to ${MAX_CPUS}, got ${MAX_CPUS + 1}`],

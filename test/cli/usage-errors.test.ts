@@ -33,7 +33,7 @@ function throughOclif(command: 'boot' | 'run', args: string[]): Promise<Result> 
   return spawned(node, ['--input-type=module', '-e', script]);
 }
 
-const bootFlagList = '--kernel, --initrd, --cmdline, --cpus, --memory, --console';
+const bootFlagList = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac';
 const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --app-name, --exit-on-first, --pod, --root';
 
 const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [

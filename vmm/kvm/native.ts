@@ -79,6 +79,26 @@ export interface NativeAddon {
   unixDatagramBind(path: string): number;
   /** recv(2) of the next datagram, at most `maxBytes`, never blocking: null when none is queued. */
   recvDatagram(fd: number, maxBytes: number): Buffer | null;
+  /** Attaches to tap `name` ('' for a new one the kernel names), with no packet info and a virtio-net header of `vnetHeaderSize` bytes. */
+  tapOpen(name: string, vnetHeaderSize: number): { fd: number; name: string };
+  /** TUNSETOFFLOAD: the TUN_F_* offloads the tap's reader takes. */
+  tapSetOffload(fd: number, flags: number): void;
+  /** /dev/vhost-net, owned by this process (VHOST_SET_OWNER). */
+  vhostNetOpen(): number;
+  vhostGetFeatures(fd: number): bigint;
+  vhostSetFeatures(fd: number, features: bigint): void;
+  /** Guest RAM for the vhost worker: each region's host address is its ArrayBuffer's. */
+  vhostSetMemTable(fd: number, regions: Array<{ guestPhysAddr: bigint; memory: ArrayBuffer }>): void;
+  vhostSetVringNum(fd: number, index: number, num: number): void;
+  vhostSetVringBase(fd: number, index: number, base: number): void;
+  /** The ring parts' host addresses. */
+  vhostSetVringAddr(fd: number, index: number, addr: { desc: bigint; avail: bigint; used: bigint }): void;
+  vhostSetVringKick(fd: number, index: number, eventFd: number): void;
+  vhostSetVringCall(fd: number, index: number, eventFd: number): void;
+  /** The tap a queue moves packets to and from; -1 detaches it. */
+  vhostNetSetBackend(fd: number, index: number, tapFd: number): void;
+  /** The host address of the mapping behind `memory`. */
+  bufferAddress(memory: ArrayBuffer): bigint;
   VcpuThread: new (index: number, vcpuFd: number, run: ArrayBuffer, onExit: (reason: number) => number, onEnd: (errno: number) => void) => VcpuThreadHandle;
   EventFdWatcher: new (fd: number, onReadable: (count: number) => void) => EventFdWatcherHandle;
 }

@@ -12,6 +12,19 @@ export interface VirtioInterrupt {
   configChange(): void;
 }
 
+/**
+ * What a device whose queues are served outside this process's JavaScript
+ * (a vhost worker in the kernel, a vhost-user backend) is given instead of
+ * notifications: the driver's kicks reach the backend and its interrupts
+ * the driver without a trip through the VMM.
+ */
+export interface QueueEventFds {
+  /** Per queue: an eventfd KVM signals when the driver notifies that queue (an ioeventfd on QueueNotify). */
+  kick: readonly number[];
+  /** An eventfd that raises the device's interrupt (an irqfd), for used buffers. */
+  call: number;
+}
+
 export interface ActivateContext {
   mem: VirtioMemory;
   queues: readonly Queue[];
@@ -24,6 +37,8 @@ export interface ActivateContext {
    * same budget and error handling.
    */
   notify(index: number): void;
+  /** For a device with `externalQueues`: the fds its backend serves the queues with. */
+  eventFds?: QueueEventFds;
 }
 
 export interface VirtioDevice {
@@ -31,6 +46,12 @@ export interface VirtioDevice {
   /** Feature bits offered (VERSION_1 is added by the transport). */
   readonly features: bigint;
   readonly queueMaxSizes: readonly number[];
+  /**
+   * Queues served by a backend outside JavaScript: the device gets their
+   * eventfds on activation, is never asked to process a queue, and every
+   * interrupt it raises is a used-buffer one.
+   */
+  readonly externalQueues?: boolean;
   readConfig(offset: number, data: Uint8Array): void;
   writeConfig(offset: number, data: Uint8Array): void;
   /** The driver set DRIVER_OK: queues are valid and mapped. */

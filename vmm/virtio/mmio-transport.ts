@@ -11,7 +11,7 @@
 // VMM is a round trip through the event loop.
 import type { BusDevice } from '../bus.js';
 import { TurnBudget } from './budget.js';
-import type { VirtioDevice, VirtioInterrupt } from './device.js';
+import type { QueueEventFds, VirtioDevice, VirtioInterrupt } from './device.js';
 import { VirtioError, type VirtioMemory } from './memory.js';
 import { Queue } from './queue.js';
 import {
@@ -47,6 +47,8 @@ export interface MmioTransportOptions {
   onDeviceError?: (message: string) => void;
   /** The window's register page (REGISTER_PAGE_SIZE bytes), kept equal to what read() returns. */
   registerPage?: Uint8Array;
+  /** For a device with `externalQueues`: handed to it on activation. */
+  eventFds?: QueueEventFds;
 }
 
 /** The register page covers the whole window: registers, then the device's configuration space. */
@@ -78,6 +80,7 @@ export class VirtioMmioTransport implements BusDevice {
       if (opts.registerPage.byteLength !== REGISTER_PAGE_SIZE) throw new Error(`a register page is ${REGISTER_PAGE_SIZE} bytes`);
       this.page = new DataView(opts.registerPage.buffer, opts.registerPage.byteOffset, REGISTER_PAGE_SIZE);
     }
+    if (device.externalQueues && !opts.eventFds) throw new Error('a device with external queues needs their eventfds');
     this.queues = device.queueMaxSizes.map((n) => new Queue(n));
     this.interrupt = {
       usedBuffer: () => this.raise(Interrupt.USED_BUFFER),
@@ -110,7 +113,7 @@ export class VirtioMmioTransport implements BusDevice {
    * budget continues on a later turn.
    */
   notify(index: number): void {
-    if (!this.activated || this.status & S.DEVICE_NEEDS_RESET) return;
+    if (!this.activated || this.status & S.DEVICE_NEEDS_RESET || this.device.externalQueues) return;
     const q = this.queues[index];
     if (!q?.active) return;
     const budget = new TurnBudget();
@@ -196,7 +199,8 @@ export class VirtioMmioTransport implements BusDevice {
         return this.deviceFeaturesSel > 1 ? 0 : Number((this.offeredFeatures >> BigInt(32 * this.deviceFeaturesSel)) & 0xffffffffn);
       case MmioReg.QUEUE_NUM_MAX: return q ? q.maxSize : 0;
       case MmioReg.QUEUE_READY: return q?.ready ? 1 : 0;
-      case MmioReg.INTERRUPT_STATUS: return this.interruptStatus;
+      // The backend raises its interrupts without telling the VMM: the driver's handler must always look at the rings.
+      case MmioReg.INTERRUPT_STATUS: return this.interruptStatus | (this.device.externalQueues && this.activated ? Interrupt.USED_BUFFER : 0);
       case MmioReg.STATUS: return this.status;
       case MmioReg.CONFIG_GENERATION: return this.configGeneration;
       // No shared memory regions: a length of all ones means "none" (4.2.2).
@@ -300,7 +304,9 @@ export class VirtioMmioTransport implements BusDevice {
     this.activated = true;
     this.guard(() => this.device.activate({
       mem: this.mem, queues: this.queues, interrupt: this.interrupt, features: this.driverFeatures, notify: (q) => this.notify(q),
+      ...(this.device.externalQueues ? { eventFds: this.opts.eventFds! } : {}),
     }));
+    this.renderPage();
   }
 
   private reset(): void {

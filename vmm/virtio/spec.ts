@@ -80,3 +80,23 @@ export const MMIO_VENDOR_ID = 0x54434d56;
 
 /** 4.2.2: InterruptStatus bits. */
 export const Interrupt = { USED_BUFFER: 1, CONFIG_CHANGE: 2 } as const;
+
+/** 5.1.3 Network device feature bits (bit numbers). */
+export const NetFeature = {
+  CSUM: 0,
+  GUEST_CSUM: 1,
+  MAC: 5,
+  GUEST_TSO4: 7,
+  GUEST_TSO6: 8,
+  GUEST_ECN: 9,
+  HOST_TSO4: 11,
+  HOST_TSO6: 12,
+  HOST_ECN: 13,
+  MRG_RXBUF: 15,
+  STATUS: 16,
+} as const;
+
+/** 5.1.4 Network device configuration: `status` bits. */
+export const NET_S_LINK_UP = 1;
+/** 5.1.6: struct virtio_net_hdr with num_buffers, the header of every packet once VERSION_1 is negotiated. */
+export const NET_HEADER_SIZE = 12;

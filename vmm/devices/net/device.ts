@@ -1,0 +1,96 @@
+// virtio-net (virtio 1.2, 5.1): one receive and one transmit queue, served
+// by a backend outside JavaScript (vhost-net: vmm/vhost/vhost-net.ts), with
+// checksum and segmentation offloads both ways and mergeable receive
+// buffers. The device itself holds only its configuration: the MAC address
+// and a link that is always up.
+import { native } from '../../kvm/native.js';
+import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
+import { readConfigBytes } from '../../virtio/device.js';
+import { DeviceType, NET_S_LINK_UP, NetFeature, featureBit } from '../../virtio/spec.js';
+import type { VirtioMemory } from '../../virtio/memory.js';
+import type { Queue } from '../../virtio/queue.js';
+
+const QUEUE_SIZE = 256;
+/** 5.1.4: mac[6], status (with NetFeature.STATUS). */
+const CONFIG_SIZE = 8;
+
+/** Offered to the driver; the ring and header features also need the backend's support. */
+const NET_FEATURES = [
+  NetFeature.CSUM, NetFeature.GUEST_CSUM, NetFeature.MAC,
+  NetFeature.GUEST_TSO4, NetFeature.GUEST_TSO6, NetFeature.GUEST_ECN,
+  NetFeature.HOST_TSO4, NetFeature.HOST_TSO6, NetFeature.HOST_ECN,
+  NetFeature.STATUS,
+].reduce((all, bit) => all | featureBit(bit), 0n);
+
+/** A MAC address as six bytes, from `aa:bb:cc:dd:ee:ff`. */
+export function parseMac(text: string): Uint8Array {
+  const parts = text.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`invalid MAC address "${text}": use six hex pairs, aa:bb:cc:dd:ee:ff`);
+  const mac = Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+  if (mac[0]! & 1) throw new Error(`invalid MAC address "${text}": a multicast address`);
+  return mac;
+}
+
+/** A random unicast, locally administered MAC address (02:..., as IEEE 802 reserves for local use). */
+export function randomMac(): string {
+  const mac = new Uint8Array(6);
+  native.fillRandom(mac);
+  mac[0] = (mac[0]! & 0xfc) | 0x02;
+  return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The queues as the driver set them up, and the eventfds that signal them. */
+export interface NetQueueSetup {
+  queues: readonly Queue[];
+  mem: VirtioMemory;
+  /** What the driver accepted. */
+  features: bigint;
+  kick: readonly number[];
+  call: number;
+}
+
+/** What serves the device's queues: the kernel's vhost-net in the VMM, a stand-in in tests. */
+export interface NetBackend {
+  /** The ring and header features it supports (MRG_RXBUF among them, or not). */
+  readonly features: bigint;
+  /** Starts serving the queues the driver set up. */
+  start(setup: NetQueueSetup): void;
+  /** Stops touching the queues (and guest memory). */
+  stop(): void;
+}
+
+export class NetDevice implements VirtioDevice {
+  readonly deviceType = DeviceType.NET;
+  readonly features: bigint;
+  readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
+  readonly externalQueues = true;
+  private readonly config = new Uint8Array(CONFIG_SIZE);
+
+  constructor(
+    private readonly backend: NetBackend,
+    mac: Uint8Array,
+  ) {
+    // Mergeable receive buffers only where the backend has them: they change what it writes.
+    this.features = NET_FEATURES | (backend.features & featureBit(NetFeature.MRG_RXBUF));
+    this.config.set(mac, 0);
+    new DataView(this.config.buffer).setUint16(6, NET_S_LINK_UP, true);
+  }
+
+  readConfig(offset: number, data: Uint8Array): void {
+    readConfigBytes(this.config, offset, data);
+  }
+
+  /** 5.1.4: the driver does not write the configuration (no VIRTIO_NET_F_CTRL_MAC_ADDR). */
+  writeConfig(): void {}
+
+  activate(ctx: ActivateContext): void {
+    const fds = ctx.eventFds!;
+    this.backend.start({ queues: ctx.queues, mem: ctx.mem, features: ctx.features, kick: fds.kick, call: fds.call });
+  }
+
+  queueNotify(): void {}
+
+  reset(): void {
+    this.backend.stop();
+  }
+}
