@@ -3,6 +3,7 @@
  * fails that one container with a one-line reason instead of the agent.
  */
 import type { ContainerSpec, JoinedRootfs, Rlimit, RootfsSpec, StartMessage } from './protocol.js';
+import { encodeUtf8 } from './utf8.js';
 
 export class SpecError extends Error {
   override name = 'SpecError';
@@ -20,6 +21,8 @@ const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >
 const MAX_STRINGS = 2048;
 const MAX_GROUPS = 200;
 const MAX_RLIMITS = 16;
+/** /etc/resolv.conf and /etc/hosts of a networked pod: a few lines each. */
+const MAX_ETC_FILE_BYTES = 64 * 1024;
 
 function stringList(value: unknown, field: string, max = MAX_STRINGS): string[] {
   if (!Array.isArray(value) || !value.every(isCleanString)) throw new SpecError(`${field} must be a list of strings`);
@@ -68,6 +71,15 @@ export function parseStart(body: Fields): StartMessage {
     if (!isString(body.hostname) || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(body.hostname)) throw new SpecError('hostname must be a host name of up to 64 characters');
     if ('container' in spec.rootfs) throw new SpecError('hostname cannot be set when joining a container: the process has the container\'s');
     spec.hostname = body.hostname;
+  }
+  if (body.network !== undefined) {
+    const network = body.network as Fields;
+    const file = (v: unknown): v is string => isCleanString(v) && encodeUtf8(v).byteLength <= MAX_ETC_FILE_BYTES;
+    if (typeof network !== 'object' || network === null || !file(network.resolvConf) || !file(network.hosts)) {
+      throw new SpecError(`network must be {resolvConf, hosts}: texts of at most ${MAX_ETC_FILE_BYTES} bytes`);
+    }
+    if ('container' in spec.rootfs) throw new SpecError('network cannot be set when joining a container: the process has the container\'s');
+    spec.network = { resolvConf: network.resolvConf, hosts: network.hosts };
   }
   if (body.user !== undefined) {
     if (!isCleanString(body.user) || body.user.includes('\n')) throw new SpecError('user must be a string');

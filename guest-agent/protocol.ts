@@ -75,6 +75,8 @@ export interface ContainerSpec {
   rootfs: RootfsSpec | JoinedRootfs;
   /** Not with a joined rootfs: the process has its container's. */
   hostname?: string;
+  /** A networked pod's name resolution, written to the container's /etc/resolv.conf and /etc/hosts; not with a joined rootfs. */
+  network?: { resolvConf: string; hosts: string };
   /** argv; args[0] is looked up in the container's PATH. */
   args: string[];
   /** "KEY=value" entries, as in an OCI image config. */

@@ -220,7 +220,7 @@ export class Container {
     }
   }
 
-  /** Mounts the container's root and writes its /etc/hostname. */
+  /** Mounts the container's root and writes its /etc/hostname and, networked, /etc/resolv.conf and /etc/hosts. */
   private mount(spec: RootfsSpec): Placement {
     try {
       this.rootfs = MountedRootfs.mount(this.platform, spec, joinPath(this.options.stateDir, String(this.spec.id)));
@@ -232,6 +232,12 @@ export class Container {
     if (hostname) {
       this.platform.makeDirectory(joinPath(root, 'etc'));
       this.platform.writeFile(joinPath(root, 'etc/hostname'), encodeUtf8(`${hostname}\n`));
+    }
+    const { network } = this.spec;
+    if (network) {
+      this.platform.makeDirectory(joinPath(root, 'etc'));
+      this.platform.writeFile(joinPath(root, 'etc/resolv.conf'), encodeUtf8(network.resolvConf));
+      this.platform.writeFile(joinPath(root, 'etc/hosts'), encodeUtf8(network.hosts));
     }
     const { cgroupRoot } = this.options;
     if (cgroupRoot === undefined) return { root, hostname };

@@ -182,3 +182,20 @@ test('a bad spec fails that container only, with a one-line reason', async (t) =
   t.regex((exit as { error: string }).error, /rootfs must be/);
   t.deepEqual((await runContainer(agent.client, sh('true'))).exit, { code: 0 });
 });
+
+test('a networked pod\'s /etc/resolv.conf and /etc/hosts are written into the container\'s root; bad ones are refused', async (t) => {
+  const network = { resolvConf: 'nameserver 10.88.0.1\noptions ndots:0\n', hosts: '127.0.0.1 localhost\n10.88.0.5 web\n' };
+  const { stdout, exit } = await runContainer(agent.client, { ...sh('cat /etc/resolv.conf /etc/hosts'), network });
+  t.deepEqual(exit, { code: 0 });
+  t.is(stdout.toString(), network.resolvConf + network.hosts);
+  for (const [bad, why] of [
+    [{ resolvConf: 'x' }, /network must be \{resolvConf, hosts\}/],
+    ['nameserver 1.1.1.1', /network must be/],
+    [{ resolvConf: 'a\0b', hosts: '' }, /network must be/],
+    [{ resolvConf: 'x'.repeat(65 * 1024), hosts: '' }, /at most 65536 bytes/],
+  ] as const) {
+    const r = await runContainer(agent.client, { ...sh('true'), network: bad as unknown as { resolvConf: string; hosts: string } });
+    t.like(r.exit, { code: 125 });
+    t.regex((r.exit as { error: string }).error, why);
+  }
+});
