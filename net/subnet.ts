@@ -2,6 +2,7 @@
 // containment, overlap and address arithmetic. Pure: no host state.
 // An address is an unsigned 32-bit integer; a subnet its network address
 // and prefix length, with the host bits zero.
+import { NetworkError } from './network-error.js';
 
 export interface Subnet {
   /** The network address, host bits zero. */
@@ -10,7 +11,7 @@ export interface Subnet {
 }
 
 /** An address or subnet that does not parse, or is not allowed where it is given. */
-export class SubnetError extends Error {}
+export class SubnetError extends NetworkError {}
 
 const QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
