@@ -20,7 +20,7 @@ import { writeFileAtomic } from './atomic-file.js';
 import { overlapping, readHostNetworks, type HostNetwork } from './host-networks.js';
 import { NetworkError } from './network-error.js';
 import { formatPortForward, parsePortForward, type PortForward } from './port-forward.js';
-import { formatCidr, formatIpv4, hostRange, parseCidr, parseIpv4, reservedOverlap, type Subnet } from './subnet.js';
+import { formatCidr, formatIpv4, hostRange, parseCidr, parseIpv4, reservedOverlap, SubnetError, type Subnet } from './subnet.js';
 
 export const DEFAULT_NETWORK = 'vmctr0';
 const DEFAULT_SUBNET = '10.88.0.0/16';
@@ -201,7 +201,13 @@ export class NetworkStore {
   async create(name: string, subnetText?: string): Promise<Network> {
     if (!NAME_PATTERN.test(name)) throw new NetworkError(`invalid network name "${name}": use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63`);
     if (RESERVED_NAMES.has(name)) throw new NetworkError(`"${name}" is not a network name vmctr can use (--net ${name} means no network of vmctr's)`);
-    const requested = subnetText === undefined ? undefined : parseCidr(subnetText);
+    let requested: Subnet | undefined;
+    try {
+      requested = subnetText === undefined ? undefined : parseCidr(subnetText);
+    } catch (err) {
+      if (err instanceof SubnetError) throw new SubnetError(`--subnet: ${err.message}`);
+      throw err;
+    }
     return this.locked(async () => {
       if (await this.find(name)) throw new NetworkError(`a network named "${name}" already exists${name === DEFAULT_NETWORK ? ' (the default network)' : ''}`);
       const networks = await this.list();

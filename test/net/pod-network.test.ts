@@ -38,7 +38,7 @@ test('networks: automatic subnets skip what vmctr and the host use; overlaps, ba
     default: 'a network named "vmctr0" already exists (the default network)',
     reserved: '"none" is not a network name vmctr can use (--net none means no network of vmctr\'s)',
     badName: 'invalid network name "bad name": use letters, digits, \'_\', \'.\' and \'-\', starting with a letter or digit, at most 63',
-    hostBits: '"10.90.0.1/24" has host bits set: the subnet is 10.90.0.0/24',
+    hostBits: '--subnet: "10.90.0.1/24" has host bits set: the subnet is 10.90.0.0/24',
     tooSmall: 'subnet 10.90.0.0/31: use a prefix length from 8 to 30',
     loopback: 'subnet 127.3.0.0/16 overlaps loopback (127.0.0.0/8)',
     removeDefault: 'vmctr0 is the default network: it cannot be removed',
