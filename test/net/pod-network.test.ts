@@ -126,6 +126,7 @@ test('an attach that fails leaves nothing: a host port in use or claimed, a bad 
   t.like(r, {
     portInUse: 'host port 8080/tcp is already in use on this host',
     portInUseOnAddress: 'host port 127.0.0.1:8080/tcp is already in use on this host',
+    udpPortInUse: 'host port 5353/udp is already in use on this host',
     notHostAddress: 'host port 192.0.2.7:8081/tcp: 192.0.2.7 is not an address of this host',
     leasesAfterPortInUse: 0,
     portClaimed: `host port 127.0.0.1:8081/tcp is already forwarded to pod ${firstId} (network "vmctr0")`,

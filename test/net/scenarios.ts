@@ -4,6 +4,7 @@
 // /etc/resolv.conf is a file of the scenario's (a bind mount in its own
 // mount namespace), so the nameserver pods get is known.
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -136,11 +137,14 @@ async function failures({ root }: Input) {
   const before = await hostState();
   const listener = createServer().listen(8080, '0.0.0.0');
   await once(listener, 'listening');
+  const udpListener = createSocket('udp4').bind(5353, '127.0.0.1');
+  await once(udpListener, 'listening');
   const first = podId();
   const second = podId();
   const result = {
     portInUse: await failure(() => networks.attach(podId(), { ports: [parsePortForward('8080:80')] })),
     portInUseOnAddress: await failure(() => networks.attach(podId(), { ports: [parsePortForward('127.0.0.1:8080:80')] })),
+    udpPortInUse: await failure(() => networks.attach(podId(), { ports: [parsePortForward('8079:80'), parsePortForward('5353:53/udp')] })),
     notHostAddress: await failure(() => networks.attach(podId(), { ports: [parsePortForward('192.0.2.7:8081:80')] })),
     stateAfterPortInUse: await hostState(),
     leasesAfterPortInUse: await leaseCount(networks.store),
@@ -165,6 +169,7 @@ async function failures({ root }: Input) {
     leasesAtEnd: 0,
   };
   listener.close();
+  udpListener.close();
   // Another interface has the name the pod's tap needs, on a network whose bridge and rules the attach makes first.
   const clash = podId();
   await sh('ip', ['link', 'add', tapName(clash), 'type', 'veth', 'peer', 'name', 'clashpeer']);
