@@ -29,6 +29,11 @@ export type FlagSpec =
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
+/** The state directory, which the commands on pods and networks take. */
+export const rootFlag = {
+  root: { type: 'string', description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' },
+} as const satisfies FlagSpecs;
+
 type FlagValue<F extends FlagSpec> = F extends { type: 'boolean' } ? boolean : F extends { type: 'integer' } ? number : F extends { multiple: true } ? string[] : string;
 /** Absent flags are false (booleans), [] (repeatable), their default, or else undefined. */
 type Absent<F extends FlagSpec> = F extends { type: 'boolean' } | { multiple: true } | { default: unknown } ? never : undefined;

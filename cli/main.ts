@@ -53,6 +53,11 @@ const fastCommands: Record<string, (argv: readonly string[]) => Promise<(() => P
     const { parsePodCommand } = await import('./pod-commands.js');
     return parsePodCommand(name, argv);
   }])),
+  // vmctr network create|ls|inspect|rm (network-commands.ts).
+  network: async (argv) => {
+    const { parseNetworkCommand } = await import('./network-commands.js');
+    return parseNetworkCommand(argv);
+  },
   run: async (argv) => {
     const [{ parseRunApps }, { run }] = await Promise.all([import('./run-apps.js'), import('./run-command.js')]);
     const request = parseRunApps(argv);
@@ -60,7 +65,7 @@ const fastCommands: Record<string, (argv: readonly string[]) => Promise<(() => P
   },
 };
 
-/** Runs `vmctr boot` or `vmctr run` without oclif; false when oclif is needed (another command, or help). */
+/** Runs a command of fastCommands without oclif; false when oclif is needed (another command, or help). */
 async function fastStart(argv: string[]): Promise<boolean> {
   const [name, ...rest] = argv;
   const load = name !== undefined && Object.hasOwn(fastCommands, name) ? fastCommands[name] : undefined;

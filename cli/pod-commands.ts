@@ -11,7 +11,7 @@ import { readLaunch } from '../monitor/launch.js';
 import { PodCgroup, VMM_OVERHEAD_MIB } from '../pod/pod-cgroup.js';
 import { PodDir } from '../pod/pod-dir.js';
 import { ENV_ENTRY, ABSOLUTE_PATH } from '../pod/pod-spec.js';
-import { parseCommandLine, type CommandLine, type CommandSyntax, type FlagSpecs } from './flag-spec.js';
+import { parseCommandLine, rootFlag, type CommandLine, type CommandSyntax, type FlagSpecs } from './flag-spec.js';
 import { collectGarbage, findPod, removePod, requireRunning, viewOf, type PodView } from './pod-control.js';
 import { EXIT_SIGPIPE, reportExit } from './run-command.js';
 import { RunExitCode } from './run-exit-code.js';
@@ -20,10 +20,6 @@ import { EXIT_USAGE, UserError } from './user-error.js';
 
 /** How often `logs -f` checks whether the pod's monitor is still there. */
 const FOLLOW_POLL_MS = 500;
-
-const rootFlag = {
-  root: { type: 'string', description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' },
-} as const satisfies FlagSpecs;
 
 const pod = { name: 'POD', description: 'pod name or id (or a unique prefix of the id)' } as const;
 
