@@ -161,7 +161,9 @@ export class NetworkStore {
     const value = await readState(path);
     if (!value) return undefined;
     if (value.name !== name || typeof value.subnet !== 'string' || typeof value.created !== 'string') throw new Error(`cannot read ${path}: not {name, subnet, created}`);
-    return networkOf(name, parseCidr(value.subnet), value.created);
+    const subnet = parseCidr(value.subnet);
+    if (subnet.prefixLength < PREFIX_RANGE.min || subnet.prefixLength > PREFIX_RANGE.max) throw new Error(`cannot read ${path}: subnet ${value.subnet} is not a /${PREFIX_RANGE.min} to a /${PREFIX_RANGE.max}`);
+    return networkOf(name, subnet, value.created);
   }
 
   async get(name: string): Promise<Network> {
