@@ -61,7 +61,7 @@ async function ps({ flags }: CommandLine<typeof psSyntax>): Promise<void> {
       record?.id.slice(0, 12) ?? '-',
       apps.map((a) => (a.exitCode === undefined ? a.name : `${a.name}(${a.exitCode})`)).join(',') || '-',
       apps.map((a) => a.image).join(',') || '-',
-      '-',
+      record?.network?.ip ?? '-',
       record?.created.replace(/\.\d+Z$/, 'Z') ?? '-',
       status,
     ]);
@@ -73,7 +73,7 @@ async function ps({ flags }: CommandLine<typeof psSyntax>): Promise<void> {
 function podJson(view: PodView): Record<string, unknown> {
   const group = view.record?.cgroup && view.monitorAlive ? PodCgroup.of(view.record.id) : undefined;
   const limits = group?.exists() ? group.limits() : undefined;
-  return { name: view.dir.name, ...view.record, status: view.status, monitorAlive: view.monitorAlive, ip: null, ...(limits ? { limits } : {}) };
+  return { name: view.dir.name, ...view.record, status: view.status, monitorAlive: view.monitorAlive, ip: view.record?.network?.ip ?? null, ...(limits ? { limits } : {}) };
 }
 
 const statusSyntax = syntax('status', {});

@@ -1,9 +1,11 @@
 // What the pod commands (ps, status, attach, logs, exec, stop, kill, rm, gc)
 // share: finding a pod by name or id, its truthful status, and ending a pod
 // and removing it without ever deleting a directory a live monitor uses.
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { storeRoot } from '../image/store-root.js';
 import { request } from '../monitor/client.js';
+import { PodNetworks } from '../net/pod-network.js';
 import { PodCgroup } from '../pod/pod-cgroup.js';
 import { PodDir, PodNameError } from '../pod/pod-dir.js';
 import { PodLock } from '../pod/pod-lock.js';
@@ -77,10 +79,11 @@ export async function removePod(pod: PodView, force: boolean): Promise<void> {
   }
 }
 
-/** Everything a pod holds on the host, its monitor gone (the caller holds its lock): its cgroup, then its directory. */
+/** Everything a pod holds on the host, its monitor gone (the caller holds its lock): its network, its cgroup, then its directory. */
 async function releasePod(dir: PodDir): Promise<void> {
-  const id = (await dir.readRecord())?.id;
-  if (id) PodCgroup.of(id).remove();
+  const record = await dir.readRecord();
+  if (record?.network) await new PodNetworks(dir.root).detach(record.id);
+  if (record) PodCgroup.of(record.id).remove();
   await dir.remove();
 }
 
@@ -134,6 +137,13 @@ export async function collectGarbage(root: string): Promise<string[]> {
   for (const dir of await PodDir.list(root)) {
     const id = (await dir.readRecord())?.id;
     if (id) known.add(id);
+  }
+  // Networks' leftovers of pods that are gone (a monitor killed with SIGKILL whose pod was then removed), where pods had networks.
+  const networks = new PodNetworks(root);
+  if (existsSync(networks.store.dir)) {
+    const live = new Set<string>();
+    for (const dir of await PodDir.list(root)) if (dir.isLocked()) live.add((await dir.readRecord())?.id ?? '');
+    removed.push(...(await networks.gcLeftovers((id) => live.has(id))));
   }
   for (const id of PodCgroup.ids()) {
     const group = PodCgroup.of(id);

@@ -17,6 +17,8 @@ import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { attach, request, type AttachExit } from '../monitor/client.js';
 import type { LaunchApp, PodLaunch } from '../monitor/launch.js';
 import { cgroupUnavailable, PodCgroup, podLimits } from '../pod/pod-cgroup.js';
+import { PodNetworks, type PodNetworkConfig } from '../net/pod-network.js';
+import { parsePortForward } from '../net/port-forward.js';
 import { newPodId, PodDir, PodNameError } from '../pod/pod-dir.js';
 import { RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
@@ -27,7 +29,7 @@ import { type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { agentImagePath, defaultImagePath, defaultKernelPath } from './guest-kernel.js';
 import { RunExitCode } from './run-exit-code.js';
 import { MONITOR_COMMAND } from './monitor-command.js';
-import type { RunApps } from './run-apps.js';
+import type { PodFlags, RunApps } from './run-apps.js';
 import { UserError } from './user-error.js';
 
 export { RunExitCode };
@@ -53,6 +55,10 @@ export const runFlags = {
   tty: { type: 'boolean', char: 't', description: 'give the container a terminal' },
   cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
   memory: { type: 'integer', description: 'guest memory in MiB', default: 256, min: MIN_MEMORY_MIB, max: MAX_MEMORY_MIB },
+  net: { type: 'string', description: 'the network the pod joins (vmctr network ls), or none (default: none, loopback only)' },
+  port: { type: 'string', char: 'p', multiple: true, description: 'forward a host port to the pod: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp]; repeatable (needs --net)' },
+  ip: { type: 'string', description: 'the pod\'s address on its network (default: the lowest free one)' },
+  dns: { type: 'string', multiple: true, description: 'a resolver for the pod (default: the host\'s); repeatable' },
   root: { type: 'string', description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' },
 } as const;
 
@@ -121,12 +127,21 @@ export async function run(request: RunApps): Promise<void> {
   await writeFile(dir.launchPath, JSON.stringify(launch, null, 2) + '\n');
 
   let group: PodCgroup | undefined;
+  let network: PodNetworkConfig | undefined;
   try {
     group = podCgroup(record.id, flags.memory, flags.cpus);
+    // Before any VM starts: an address, the tap, the rules; a taken --ip or a port in use ends here.
+    network = await attachNetwork(root, record.id, flags);
   } catch (err) {
+    group?.remove();
     await dir.remove();
     lock.release();
     throw new UserError((err as Error).message, RunExitCode.error);
+  }
+  if (network) {
+    launch.network = network;
+    await dir.writeRecord({ ...record, network: { name: network.network, ip: network.ip, ports: flags.port } });
+    await writeFile(dir.launchPath, JSON.stringify(launch, null, 2) + '\n');
   }
 
   // The monitor gets the pod's lock as its fd 3 (the same open file, so the same lock, held until it exits)
@@ -223,6 +238,22 @@ async function attachOwner(socket: string, stdin: boolean, tty: boolean, ended: 
     },
   });
   return reportExit(await attachment.exit);
+}
+
+/** The pod's network, attached on the host (net/), or none with --net none or without --net. */
+async function attachNetwork(root: string, podId: string, flags: PodFlags): Promise<PodNetworkConfig | undefined> {
+  const wanted = flags.net !== undefined && flags.net !== 'none';
+  if (!wanted) {
+    const stray = flags.port.length ? '-p' : flags.ip !== undefined ? '--ip' : flags.dns.length ? '--dns' : undefined;
+    if (stray) throw new UserError(`${stray} needs a network: add --net vmctr0 (or another from vmctr network ls)`, RunExitCode.error);
+    return undefined;
+  }
+  return new PodNetworks(root).attach(podId, {
+    network: flags.net!,
+    ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
+    ports: flags.port.map(parsePortForward),
+    ...(flags.dns.length ? { dns: flags.dns } : {}),
+  });
 }
 
 /**

@@ -3,6 +3,7 @@
 // spawns. Paths are resolved by the CLI (its working directory, its
 // environment), so the monitor depends on neither.
 import { readFile } from 'node:fs/promises';
+import type { PodNetworkConfig } from '../net/pod-network.js';
 import type { AppSpec } from '../pod/pod-spec.js';
 import type { TtySize } from './protocol.js';
 
@@ -26,6 +27,8 @@ export interface PodLaunch {
   foreground: boolean;
   /** vmctr's state directory. */
   root: string;
+  /** The pod's network as the host side attached it; none with --net none. */
+  network?: PodNetworkConfig;
   kernel: string;
   agentImage: string;
   defaultImage: string;

@@ -32,6 +32,8 @@ import { prepareRootfs, RootfsError, type PreparedRootfs } from '../pod/rootfs-s
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { AppLogWriter } from './app-log.js';
 import { Journal } from './journal.js';
+import { PodNetworks, type PodNetworkConfig } from '../net/pod-network.js';
+import type { GuestNetwork } from '../pod/guest-network.js';
 import { CappedFile } from './capped-file.js';
 import { Connection, type DataType, type Frame } from './connection.js';
 import { readLaunch, type PodLaunch } from './launch.js';
@@ -197,6 +199,7 @@ export class Monitor {
         cpus: launch.cpus,
         memoryMiB: launch.memoryMiB,
         console: this.console,
+        ...(launch.network ? { network: { guest: guestNetwork(launch.network), hostname: launch.hostname } } : {}),
       });
     } catch (err) {
       if (err instanceof BootError) throw new StartError(err.message, RunExitCode.error);
@@ -344,6 +347,8 @@ export class Monitor {
     clearTimeout(this.stopTimer);
     this.console.flush();
     for (const app of this.apps) await app.log.close().catch(() => {});
+    // The pod's address, tap and rules go with its VM (rm and gc release them when this process was killed).
+    if (this.launch.network) await new PodNetworks(this.launch.root).detach(this.record.id).catch((err: Error) => process.stderr.write(`vmctr: releasing the pod's network: ${err.message}\n`));
     if (this.journal?.dropped) process.stderr.write(`vmctr: ${this.journal.dropped} lines of output were not copied to the journal (it was full or went away); the pod's logs have them\n`);
     this.journal?.close();
     await Promise.all(this.rootfs.map((r) => r.release().catch(() => {})));
@@ -588,4 +593,9 @@ function drained(socket: Socket): Promise<void> {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** The guest's side of the network the host attached. */
+function guestNetwork(net: PodNetworkConfig): GuestNetwork {
+  return { tap: net.tap, mac: net.mac, address: net.ip, prefixLength: net.prefixLength, gateway: net.gateway, dns: [...net.dns] };
 }

@@ -9,7 +9,7 @@
 // and record: `gc` never takes one that is still being created for garbage.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PodLock } from './pod-lock.js';
 import { parsePodRecord, type PodRecord } from './pod-record.js';
 
@@ -27,6 +27,11 @@ export class PodDir {
     readonly path: string,
     readonly name: string,
   ) {}
+
+  /** The state root the pod is under (`<root>/pods/<name>`). */
+  get root(): string {
+    return dirname(dirname(this.path));
+  }
 
   get recordPath(): string {
     return join(this.path, 'pod.json');

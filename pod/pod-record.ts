@@ -40,6 +40,8 @@ export interface PodRecord {
   owner?: ProcessIdentity;
   /** The pod's host cgroup (pod-cgroup.ts), when the host has cgroup v2. */
   cgroup?: string;
+  /** The pod's network (net/): its name, the pod's address, and its port forwards as given. */
+  network?: { name: string; ip: string; ports: string[] };
   /** The monitor process (the pod's VMM), once it runs. */
   monitor?: ProcessIdentity;
   /** The pod's exit status: `vmctr run`'s, as RunExitCode documents it. */

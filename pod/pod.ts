@@ -10,6 +10,7 @@ import type { BootImage } from '../vmm/boot/boot-image.js';
 import { ConsolePortStream } from '../vmm/devices/console/port-stream.js';
 import type { SerialSink } from '../vmm/devices/legacy/serial.js';
 import { Vm, type VmExit } from '../vmm/vm.js';
+import { hostsFile, kernelIpParameter, resolvConf, type GuestNetwork } from './guest-network.js';
 import { MAX_APPS } from './pod-spec.js';
 
 export const AGENT_PORT = 'vmctr.agent';
@@ -33,6 +34,8 @@ export interface PodConfig {
   console: SerialSink;
   /** How long the guest may take from power-on to the agent's hello. */
   agentTimeoutMs?: number;
+  /** eth0 on the pod's tap, configured by the guest kernel; the apps get its resolv.conf and hosts. */
+  network?: { guest: GuestNetwork; hostname: string };
 }
 
 /** Why the VM ended, when it did not end by the pod's own shutdown. */
@@ -48,6 +51,8 @@ export class Pod {
     private readonly vm: Vm,
     private readonly vmEnded: Promise<VmExit>,
     private readonly agent: AgentClient,
+    /** What each app's /etc/resolv.conf and /etc/hosts say, on a networked pod. */
+    private readonly names: ContainerSpec['network'],
   ) {}
 
   /**
@@ -58,9 +63,11 @@ export class Pod {
   static async boot(config: PodConfig): Promise<Pod> {
     if (config.rootfsDisks.length > MAX_APPS) throw new Error(`at most ${MAX_APPS} apps per pod`);
     const port = new ConsolePortStream();
+    const net = config.network;
+    const ipParameter = net ? ` ${kernelIpParameter(net.guest, net.hostname)}` : '';
     const vm = Vm.create({
       kernel: config.kernel,
-      cmdline: `${config.kernelParameters ?? 'quiet'} ${AGENT_CMDLINE}`,
+      cmdline: `${config.kernelParameters ?? 'quiet'} ${AGENT_CMDLINE}${ipParameter}`,
       cpus: config.cpus,
       memoryMiB: config.memoryMiB,
       console: config.console,
@@ -69,6 +76,7 @@ export class Pod {
         ...config.rootfsDisks.map((path, i) => ({ path, readOnly: true, serial: `vmctr-rootfs${i}` })),
       ],
       ports: [{ name: AGENT_PORT, handler: port }],
+      ...(net ? { net: { tap: net.guest.tap, mac: net.guest.mac } } : {}),
     });
     const vmEnded = vm.run();
     // The VM's end is the channel's: the agent client then fails whatever waits on it.
@@ -81,13 +89,18 @@ export class Pod {
       const exit = await vmEnded;
       throw new Error(exit.kind === 'stopped' ? (err as Error).message : `the guest ended before its agent started: ${describeVmExit(exit)}`);
     }
-    return new Pod(vm, vmEnded, agent);
+    const names = net ? { resolvConf: resolvConf(net.guest.dns), hosts: hostsFile(net.guest.address, net.hostname) } : undefined;
+    return new Pod(vm, vmEnded, agent, names);
   }
 
   /** Starts app `index` (0-based) on its own disk. */
   startApp(index: number, container: Omit<ContainerSpec, 'rootfs'>): ContainerProcess {
     if (!Number.isInteger(index) || index < 0 || index >= MAX_APPS) throw new RangeError(`no app ${index}`);
-    return this.watch(this.agent.startContainer({ ...container, rootfs: { device: `/dev/vd${String.fromCharCode(0x62 + index)}`, fstype: 'ext4' } }));
+    return this.watch(this.agent.startContainer({
+      ...container,
+      ...(this.names ? { network: this.names } : {}),
+      rootfs: { device: `/dev/vd${String.fromCharCode(0x62 + index)}`, fstype: 'ext4' },
+    }));
   }
 
   /** A new process in a running app's root filesystem (`vmctr exec`). */

@@ -36,14 +36,16 @@ serial('vmctr boot --tap: the guest reaches the host and the host the guest, ICM
     sleep 1
     # The guest: ping the host, send ${BYTES} bytes to it, then take ${BYTES} from it.
     $vmctr boot --tap vt0 --mac 02:00:00:00:00:02 --cmdline 'quiet ${GUEST_IP} vmctr_exec="busybox ping -c 2 -W 5 10.99.0.1 | busybox grep -c ttl=; busybox dd if=/dev/zero bs=65536 count=${BYTES / 65536} 2>/dev/null | busybox nc 10.99.0.1 7000; echo sent=$?; busybox nc -l -p 7001 | busybox wc -c | busybox sed s/^/got=/; busybox cat /sys/class/net/eth0/address"' & vm=$!
-    for i in $(seq 1 200); do ping -c 1 -W 1 10.99.0.2 >/dev/null 2>&1 && break; sleep 0.5; done
-    echo "hostping=$(ping -c 2 -W 5 10.99.0.2 | grep -c ttl=)"
-    wait $server; echo "$(cat received.txt)"
-    for i in $(seq 1 100); do head -c ${BYTES} /dev/zero | timeout 60 busybox nc 10.99.0.2 7001 && break; sleep 0.5; done
+    # Until the guest answers; a VM that ended early ends the wait.
+    for i in $(seq 1 200); do busybox ping -c 1 -W 1 10.99.0.2 >/dev/null 2>&1 && break; kill -0 $vm 2>/dev/null || break; sleep 0.5; done
+    echo "hostping=$(busybox ping -c 2 -W 5 10.99.0.2 | grep -c ttl=)"
+    kill -0 $vm 2>/dev/null && wait $server; echo "$(cat received.txt)"; kill $server 2>/dev/null
+    for i in $(seq 1 100); do kill -0 $vm 2>/dev/null || break; head -c ${BYTES} /dev/zero | timeout 60 busybox nc 10.99.0.2 7001 && break; sleep 0.5; done
     wait $vm; echo "vm=$?"
     rm -f received.txt
   `);
-  const out = r.stdout.toString();
+  // The guest's lines come through its console, with \r\n.
+  const out = r.stdout.toString().replace(/\r/g, '');
   t.log(out.split('\n').filter((l) => !l.startsWith('[')).join('\n'), r.stderr.toString().slice(-2000));
   t.regex(out, /^2$/m, 'the guest\'s two pings were answered');
   t.regex(out, /^hostping=2$/m, 'the host\'s pings were answered');
