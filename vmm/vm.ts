@@ -1,6 +1,6 @@
 // The VM: owns KVM, guest memory, the vCPUs and the device manager, built
 // in that order, with one checked lifecycle (created -> running -> ended).
-import { closeSync, existsSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { Kvm, type VmFd } from './kvm/kvm.js';
 import { KVM_PIT_SPEAKER_DUMMY } from './kvm/constants.js';
 import { GuestMemory } from './memory/guest-memory.js';
@@ -100,13 +100,13 @@ function checkNet(net: NetConfig): Uint8Array {
 /** Opens the tap and vhost-net for `net`; a missing /dev/vhost-net or tap is a one-line BootError. */
 function openNet(net: NetConfig, memory: GuestMemory): { backend: VhostNet; device: NetDevice } {
   const mac = checkNet(net);
-  // Attaching would create a missing tap, gone again with the VM: the host side owns the pod's taps.
-  if (!existsSync(`/sys/class/net/${net.tap}`)) throw new BootError(`tap ${net.tap} does not exist: create it with ip tuntap add ${net.tap} mode tap`);
-  if (!existsSync(`/sys/class/net/${net.tap}/tun_flags`)) throw new BootError(`${net.tap} is not a tap device`);
   let tap: { fd: number };
   try {
     tap = native.tapOpen(net.tap, NET_HEADER_SIZE);
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENODEV') throw new BootError(`tap ${net.tap} does not exist: create it with ip tuntap add ${net.tap} mode tap`);
+    if (code === 'EINVAL') throw new BootError(`${net.tap} is not a tap device`);
     throw new BootError(`cannot attach to tap ${net.tap}: ${(e as Error).message}`);
   }
   let backend: VhostNet;

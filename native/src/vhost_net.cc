@@ -29,15 +29,18 @@ int Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* n
   return r;
 }
 
-// (name, vnetHeaderSize) -> { fd, name }: attaches to tap `name` (created if
-// missing and allowed; '' lets the kernel name it), without packet info and
-// with a virtio-net header of `vnetHeaderSize` bytes on every packet.
+// (name, vnetHeaderSize) -> { fd, name }: attaches to the existing tap
+// `name` in this process's network namespace (ENODEV if there is none;
+// EINVAL from TUNSETIFF if it is not a tap), without packet info and with a
+// virtio-net header of `vnetHeaderSize` bytes on every packet.
 Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "tapOpen(name: string, vnetHeaderSize: number)");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   int headerSize = ArgInt(info, 1);
-  if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "tap name longer than 15 bytes: " + name);
+  if (name.empty() || name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "tap name must be 1 to 15 bytes: " + name);
+  // TUNSETIFF would create a missing one, gone again with the VM: the host side owns the pod's taps.
+  if (if_nametoindex(name.c_str()) == 0) ThrowSyscall(env, "if_nametoindex", ENODEV);
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0) ThrowSyscall(env, "open /dev/net/tun");
   try {

@@ -79,7 +79,7 @@ export interface NativeAddon {
   unixDatagramBind(path: string): number;
   /** recv(2) of the next datagram, at most `maxBytes`, never blocking: null when none is queued. */
   recvDatagram(fd: number, maxBytes: number): Buffer | null;
-  /** Attaches to tap `name` ('' for a new one the kernel names), with no packet info and a virtio-net header of `vnetHeaderSize` bytes. */
+  /** Attaches to the existing tap `name` (ENODEV if none; EINVAL if not a tap), with no packet info and a virtio-net header of `vnetHeaderSize` bytes. */
   tapOpen(name: string, vnetHeaderSize: number): { fd: number; name: string };
   /** TUNSETOFFLOAD: the TUN_F_* offloads the tap's reader takes. */
   tapSetOffload(fd: number, flags: number): void;
