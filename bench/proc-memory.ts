@@ -1,6 +1,7 @@
 // Host memory as the memory benchmarks (bench/run, bench/density) read it
-// from /proc: a process's RSS and PSS, a VMM process's guest RAM apart from
-// the rest, the processes of a cgroup, the host's MemAvailable.
+// from /proc and /sys/fs/cgroup: a process's RSS and PSS, a VMM process's
+// guest RAM apart from the rest, a cgroup's processes and memory charge, the
+// host's MemAvailable.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ramRanges } from '../vmm/boot/layout.js';
@@ -159,6 +160,17 @@ export function cgroupOf(pid: number): string | undefined {
 /** The processes in a cgroup v2 directory. */
 export function cgroupProcesses(dir: string): number[] {
   return readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** What a cgroup v2 is charged (memory.current) and memory.stat's split of it, in KiB; undefined without the memory controller. */
+export function cgroupMemory(dir: string): { currentKiB: number; statKiB: Record<string, number> } | undefined {
+  if (!existsSync(join(dir, 'memory.current'))) return undefined;
+  const statKiB: Record<string, number> = {};
+  for (const line of readFileSync(join(dir, 'memory.stat'), 'utf8').trim().split('\n')) {
+    const [key, bytes] = line.split(' ');
+    statKiB[key!] = Number(bytes) / 1024;
+  }
+  return { currentKiB: Number(readFileSync(join(dir, 'memory.current'), 'utf8')) / 1024, statKiB };
 }
 
 /** MemAvailable of /proc/meminfo: the kernel's estimate of what could be allocated without swapping. */

@@ -33,7 +33,7 @@ import { checkHostSupport } from '../../vmm/kvm/host-support.js';
 import { repoRoot } from '../../test/lab/exec.js';
 import { measureInLab } from '../lab-measure.js';
 import { containerState, dumpDefaultImage, makeBundle, OCI_RUNTIMES, runtimeVersion, type OciRuntime } from '../oci-bundle.js';
-import { cgroupProcesses, isKernelThread, memAvailableKiB, processMemory, processTree, thpSetting, type ProcessMemory } from '../proc-memory.js';
+import { cgroupMemory, cgroupProcesses, isKernelThread, memAvailableKiB, processMemory, processTree, thpSetting, type ProcessMemory } from '../proc-memory.js';
 import { RESULTS_DIR, median, plotBars, roundsTable, type Series } from '../report.js';
 
 const RUNTIMES = ['vmctr', ...OCI_RUNTIMES] as const;
@@ -55,6 +55,8 @@ interface PodSample {
   processes: ProcessMemory[];
   /** Kernel threads in the pod's cgroup, by name: no memory of their own, so not in `processes`. */
   kernelThreads: string[];
+  /** The memory charged to the pod's cgroup, kernel memory included. */
+  charged: ReturnType<typeof cgroupMemory>;
 }
 
 interface Round {
@@ -68,6 +70,8 @@ interface Round {
 
 interface Measurement {
   where: string;
+  /** The load average (1, 5, 15 min) of the host that ran the bench (outside the lab), at its start and end: the host is shared. */
+  hostLoad: { start: string; end: string };
   date: string;
   options: Options;
   rounds: Record<string, Round[]>;
@@ -162,14 +166,16 @@ function samplePods(rt: Runtime, setup: Setup, options: Options, names: string[]
       if (!pod?.status.startsWith('running') || !pod.monitor) throw new Error(`vmctr pod ${name} is not up: ${pod?.status ?? 'not in vmctr ps'}`);
       const monitor = pod.monitor.pid;
       const { user, kernelThreads } = userProcesses([...processTree(monitor), ...(pod.cgroup ? cgroupProcesses(pod.cgroup) : [])]);
-      return { name, cgroup: pod.cgroup, kernelThreads, processes: user.map((pid) => processMemory(pid, pid === monitor ? options.memoryMiB : undefined)) };
+      const processes = user.map((pid) => processMemory(pid, pid === monitor ? options.memoryMiB : undefined));
+      return { name, cgroup: pod.cgroup, kernelThreads, processes, charged: pod.cgroup ? cgroupMemory(pod.cgroup) : undefined };
     });
   }
   return names.map((name) => {
     const state = containerState(rt, name);
     if (state.status !== 'running') throw new Error(`${rt} container ${name} is not up: ${state.status}`);
     const { user, kernelThreads } = userProcesses(state.cgroup ? cgroupProcesses(state.cgroup) : [state.pid]);
-    return { name, cgroup: state.cgroup, kernelThreads, processes: user.map((pid) => processMemory(pid)) };
+    const processes = user.map((pid) => processMemory(pid));
+    return { name, cgroup: state.cgroup, kernelThreads, processes, charged: state.cgroup ? cgroupMemory(state.cgroup) : undefined };
   });
 }
 
@@ -236,6 +242,7 @@ async function measure(options: Options): Promise<Measurement> {
   try {
     const m: Measurement = {
       where: '',
+      hostLoad: { start: '', end: '' },
       date: new Date().toISOString(),
       options,
       rounds: Object.fromEntries(options.runtimes.map((r) => [r, []])),
@@ -272,6 +279,7 @@ async function measure(options: Options): Promise<Measurement> {
 }
 
 const mib = (kiB: number) => kiB / 1024;
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const sum = (values: number[]) => values.reduce((a, v) => a + v, 0);
 
 /** A round's figures per pod (KiB) and its times (s). */
@@ -288,6 +296,8 @@ function derive(s: Round) {
     otherAnonKiB: sum(vmms.map((v) => v.otherAnonKiB)) / n,
     fileAndSharedKiB: sum(vmms.map((v) => v.fileAndSharedKiB)) / n,
     vmmPssKiB: sum(all.filter((p) => p.vmm).map((p) => p.pssKiB)) / n,
+    chargedKiB: sum(s.pods.map((p) => p.charged?.currentKiB ?? NaN)) / n,
+    chargedKernelKiB: sum(s.pods.map((p) => p.charged?.statKiB.kernel ?? NaN)) / n,
     /** MemAvailable not back after removal, for all N pods: a check of the method (drift, memory freed late). */
     notReturnedKiB: s.memAvailableBeforeKiB - s.memAvailableRemovedKiB,
     startS: s.startMs / 1000,
@@ -310,27 +320,34 @@ async function report(m: Measurement): Promise<void> {
   const med = (r: Runtime, key: Figure) => median(values(r, key));
   const peers = rts.filter((r) => r !== 'vmctr');
   const names = (r: Runtime) => [...new Set(m.rounds[r]!.flatMap((s) => s.pods.flatMap((p) => p.processes.map((q) => q.comm))))].join(', ') || 'none';
-  const threads = (r: Runtime) => [...new Set(m.rounds[r]!.flatMap((s) => s.pods.flatMap((p) => p.kernelThreads)))].join(', ') || 'none';
+  // KVM names its worker after the VMM's pid (kvm-nx-lpage-recovery-479): one name for all of them.
+  const threads = (r: Runtime) => [...new Set(m.rounds[r]!.flatMap((s) => s.pods.flatMap((p) => p.kernelThreads.map((t) => t.replace(/-\d+$/, '-<pid>')))))].join(', ') || 'none';
   const summaryColumns: [string, Figure, number][] = [
     ['host memory per pod (MemAvailable drop / N, MiB)', 'hostKiB', 1],
     ['PSS per pod (MiB)', 'pssKiB', 1],
     ['RSS per pod (MiB)', 'rssKiB', 1],
+    ['charged to its cgroup per pod (memory.current, MiB)', 'chargedKiB', 1],
+    ['of which kernel (MiB)', 'chargedKernelKiB', 2],
     ['guest RAM touched per pod (MiB)', 'guestKiB', 1],
     [`\`run -d\` of ${o.pods} at once (s)`, 'startS', 2],
     [`removal of ${o.pods} (s)`, 'removeS', 2],
   ];
   const cell = (r: Runtime, key: Figure, digits: number) => (key === 'guestKiB' && r !== 'vmctr' ? '—' : med(r, key).toFixed(digits));
-  const ratioColumns: [string, Figure][] = [['host memory per pod', 'hostKiB'], ['PSS per pod', 'pssKiB'], ['RSS per pod', 'rssKiB'], [`\`run -d\` of ${o.pods}`, 'startS']];
+  const ratioColumns: [string, Figure][] = [['host memory per pod', 'hostKiB'], ['PSS per pod', 'pssKiB'], ['RSS per pod', 'rssKiB'], ['charged to its cgroup', 'chargedKiB'], [`\`run -d\` of ${o.pods}`, 'startS']];
+  // MemAvailable moves by itself too: the most it was off after a round with every pod gone, per pod, is what it can tell apart.
+  const resolution = Math.max(...rts.flatMap((r) => values(r, 'notReturnedKiB').map(Math.abs))) / o.pods;
+  const ratio = (p: Runtime, key: Figure) => (key === 'hostKiB' && med(p, key) < resolution ? `— (${p} below ±${resolution.toFixed(1)})` : (med('vmctr', key) / med(p, key)).toFixed(1));
   const where = m.where.startsWith('inside the nested lab') ? 'in the nested lab' : 'on this host';
   const md = [
     '# Host memory per idle detached pod: vmctr against runc and crun',
     '',
-    `Measured ${m.date.slice(0, 10)} (${m.date.slice(11, 16)} UTC) ${m.where}: ${(Number(m.host.memTotalKiB) / 1024 / 1024).toFixed(1)} GiB of memory, ${m.host.cpus} CPUs, kernel ${m.host.kernel}, /sys/fs/cgroup is ${m.host.cgroup}, transparent huge pages ${m.host.thp} (defrag ${m.host.thpDefrag}); Node ${m.host.node}; ${peers.map((r) => m.host[r]).join('; ')}.`,
+    `Measured ${m.date.slice(0, 10)} (${m.date.slice(11, 16)} UTC) ${m.where}: ${(Number(m.host.memTotalKiB) / 1024 / 1024).toFixed(1)} GiB of memory, ${m.host.cpus} CPUs, kernel ${m.host.kernel}, /sys/fs/cgroup is ${m.host.cgroup}, transparent huge pages ${m.host.thp} (defrag ${m.host.thpDefrag}); Node ${m.host.node}; ${peers.map((r) => m.host[r]).join('; ')}. Load average of the host that ran it${where === 'in the nested lab' ? ' (outside the lab, which is a QEMU process on it)' : ''}, 1, 5 and 15 min: ${m.hostLoad.start} at the start, ${m.hostLoad.end} at the end; the times below grow with it, the memory figures do not.`,
     '',
     `Each round, for each runtime in turn (alternating order from round to round, after one warm-up pod of each): after ${o.settleS} s of quiet (so that memory the previous round's teardown frees late is not counted here), MemAvailable of /proc/meminfo is read; ${o.pods} pods of \`${COMMAND.join(' ')}\` are started at once (\`vmctr run -d --memory ${o.memoryMiB} default -- ${COMMAND.join(' ')}\`, one microVM each with 1 vCPU and ${o.memoryMiB} MiB; \`runc run -d\` / \`crun run -d\` of an OCI bundle over the same busybox files, the default image's ext4 dumped with \`debugfs rdump\`, read-only root, \`runc spec\`'s namespaces and a cgroup each); once every start has returned, each pod is checked up (vmctr: running in \`vmctr ps\`; runc/crun: \`running\` in \`state\`) and left ${o.settleS} s; then MemAvailable is read again and every process of each pod from /proc. Then the pods are removed (\`vmctr rm -f\` of all of them; \`delete --force\` of each) and checked gone: no process measured alive, no cgroup, nothing in \`vmctr ps -a\` / \`list\`.`,
     '',
-    `- **Host memory per pod**: the drop in MemAvailable over the ${o.pods} pods. It counts what the processes cannot show: kernel memory (page tables, KVM's structures for each VM, cgroups, namespaces, kernel stacks) and page cache that cannot be reclaimed; the page cache of files read (the pods' disk images, the binaries) mostly stays available and is not counted. It is the host-wide figure, so anything else on the host moving its memory in that time is in it too (in the lab there is little else: the lab agent and this bench).`,
-    `- **PSS / RSS per pod**: the sum of smaps_rollup's Pss and Rss over the pod's processes, over ${o.pods}. vmctr: the pod's monitor (\`node <bundle> __monitor <pod dir>\`, the VMM) and anything else in its cgroup /sys/fs/cgroup/vmctr/<id>; runc/crun: the container's cgroup, which is the \`sleep\` alone (a detached container has no runtime process left behind it; no shim such as containerd-shim or conmon is part of this). PSS shares the mapped Node binary and libraries among the ${o.pods} monitors; RSS counts them in each. Processes seen, by name: ${rts.map((r) => `${r}: ${names(r)}`).join('; ')}. Kernel threads in the pods' cgroups (no memory of their own, not counted): ${rts.map((r) => `${r}: ${threads(r)}`).join('; ')}.`,
+    `- **Host memory per pod**: the drop in MemAvailable over the ${o.pods} pods. It counts what the processes cannot show: kernel memory (page tables, KVM's structures for each VM, cgroups, namespaces, kernel stacks) and page cache that cannot be reclaimed; the page cache of files read or mapped (the pods' disk images, the Node binary and libraries the monitors map, busybox) stays available, as reclaimable, and is not counted: so for vmctr it is about the monitors' anonymous memory (guest RAM and the VMM's own) plus kernel memory, and can be less than PSS, which counts a share of the mapped files. It is the host-wide figure, so anything else on the host moving its memory in that time is in it too (in the lab there is little else: the lab agent and this bench): after the removal, with no pod left, MemAvailable was up to ${(resolution * o.pods).toFixed(1)} MiB off its reading before the start (the last table of rounds), so ±${resolution.toFixed(1)} MiB per pod is what it tells apart, and a ratio against a figure below that is not given.`,
+    `- **Charged to its cgroup per pod**: memory.current of the pod's cgroup (vmctr's /sys/fs/cgroup/vmctr/<id>, runc's and crun's container cgroup), the kernel's own account of the pod, with memory.stat's \`kernel\` part (kernel stacks, page tables, slab, KVM's accounted allocations for the VM); a page is charged to the cgroup that first touched it, so page cache already read by an earlier pod (the Node binary, the disk images, busybox) is not in it, and vmctr's monitor joins its cgroup at its start, so what Node allocated before (its first few MiB) stays charged where the monitor started.`,
+    `- **PSS / RSS per pod**: the sum of smaps_rollup's Pss and Rss over the pod's processes, over ${o.pods}. vmctr: the pod's monitor (\`node <bundle> __monitor <pod dir>\`, the VMM; a Node process, so its name is that of its main thread, MainThread) and anything else in its cgroup /sys/fs/cgroup/vmctr/<id>; runc/crun: the container's cgroup, which is the \`sleep\` alone (a detached container has no runtime process left behind it; no shim such as containerd-shim or conmon is part of this). PSS shares the mapped Node binary and libraries among the ${o.pods} monitors; RSS counts them in each. Processes seen, by name: ${rts.map((r) => `${r}: ${names(r)}`).join('; ')}. Kernel threads in the pods' cgroups (no memory of their own, not counted): ${rts.map((r) => `${r}: ${threads(r)}`).join('; ')}.`,
     `- **Guest RAM touched per pod** (vmctr): the Rss of the monitor's guest RAM mapping (found in /proc/PID/smaps as bench/run does, bench/proc-memory.ts): the host memory behind the guest pages the guest kernel, its page cache and the guest agent have touched; on transparent huge pages, a touch anywhere in 2 MiB counts all of it. A part of vmctr's RSS and PSS.`,
     `- **\`run -d\` of ${o.pods} at once**: from launching the ${o.pods} start commands together to the last one's return (vmctr: once its container runs in the guest).`,
     '',
@@ -345,7 +362,7 @@ async function report(m: Measurement): Promise<void> {
       '',
       `| | ${ratioColumns.map(([h]) => h).join(' | ')} |`,
       `| --- | ${ratioColumns.map(() => '---:').join(' | ')} |`,
-      ...peers.map((p) => `| vmctr / ${p} | ${ratioColumns.map(([, key]) => (med('vmctr', key) / med(p, key)).toFixed(1)).join(' | ')} |`),
+      ...peers.map((p) => `| vmctr / ${p} | ${ratioColumns.map(([, key]) => ratio(p, key)).join(' | ')} |`),
       '',
     ] : []),
     '## Rounds',
@@ -355,6 +372,10 @@ async function report(m: Measurement): Promise<void> {
     roundsTable(series('pssKiB'), 'MiB PSS per pod', 1),
     '',
     roundsTable(series('rssKiB'), 'MiB RSS per pod', 1),
+    '',
+    roundsTable(series('chargedKiB'), 'MiB charged to its cgroup per pod', 1),
+    '',
+    roundsTable(series('chargedKernelKiB'), 'MiB of it kernel', 2),
     '',
     roundsTable(series('startS'), `s for ${o.pods} run -d`, 2),
     '',
@@ -382,8 +403,8 @@ async function report(m: Measurement): Promise<void> {
   await writeFile(join(RESULTS_DIR, 'density.md'), md);
   await writeFile(join(RESULTS_DIR, 'density.json'), JSON.stringify(m, null, 2));
   await plotBars(join(RESULTS_DIR, 'density.png'), `Host memory per idle detached pod, ${o.pods} pods at once, medians of ${o.rounds} rounds, ${where}`, 'MiB per pod',
-    ['host memory (MemAvailable drop / N)', 'PSS', 'RSS'],
-    rts.map((r) => ({ name: r, values: (['hostKiB', 'pssKiB', 'rssKiB'] as const).map((key) => med(r, key)) })));
+    ['host memory (MemAvailable drop / N)', 'PSS', 'RSS', 'charged to its cgroup'],
+    rts.map((r) => ({ name: r, values: (['hostKiB', 'pssKiB', 'rssKiB', 'chargedKiB'] as const).map((key) => med(r, key)) })));
   process.stdout.write(md);
 }
 
@@ -416,17 +437,19 @@ function parseOptions(): Options & { measure: boolean } {
 
 try {
   const { measure: measureOnly, ...options } = parseOptions();
+  const start = loadAverage();
   const args = ['--rounds', String(options.rounds), '--pods', String(options.pods), '--memory', String(options.memoryMiB), '--settle', String(options.settleS), '--runtimes', options.runtimes.join(',')];
   if (measureOnly) {
     process.stdout.write(JSON.stringify(await measure(options)));
   } else if (checkHostSupport().ok || !options.runtimes.includes('vmctr')) {
-    await report({ ...(await measure(options)), where: 'natively on this host' });
+    const m = await measure(options);
+    await report({ ...m, where: 'natively on this host', hostLoad: { start, end: loadAverage() } });
   } else {
     process.stderr.write('bench/density: this host has no VT-x/AMD-V: measuring inside the nested lab (QEMU TCG with emulated SVM; memory is what compares, times are slow for every runtime)\n');
     const t0 = Date.now();
     const { measurement, where } = await measureInLab<Measurement>('bench/density/density-bench.js', args);
     await writeFile(join(RESULTS_DIR, 'density.json'), JSON.stringify(measurement, null, 2)); // the data, before anything else can fail
-    await report({ ...measurement, where });
+    await report({ ...measurement, where, hostLoad: { start, end: loadAverage() } });
     process.stderr.write(`bench/density: ${((Date.now() - t0) / 1000).toFixed(0)} s in all, lab boot included\n`);
   }
 } catch (err) {
