@@ -14,6 +14,7 @@
 //     -a` / `<rt> list`), and MemAvailable read once more.
 //
 //   npm run bench:density [-- --rounds N] [--pods N] [--memory MiB] [--settle SECONDS] [--runtimes vmctr,runc,crun]
+//   npm run bench:density -- --report    (the report again from bench/results/density.json)
 //
 // runc and crun get an OCI bundle over the default image's files, as in
 // bench/run (bench/oci-bundle.ts). On a host without VT-x/AMD-V everything
@@ -334,9 +335,10 @@ async function report(m: Measurement): Promise<void> {
   ];
   const cell = (r: Runtime, key: Figure, digits: number) => (key === 'guestKiB' && r !== 'vmctr' ? '—' : med(r, key).toFixed(digits));
   const ratioColumns: [string, Figure][] = [['host memory per pod', 'hostKiB'], ['PSS per pod', 'pssKiB'], ['RSS per pod', 'rssKiB'], ['charged to its cgroup', 'chargedKiB'], [`\`run -d\` of ${o.pods}`, 'startS']];
-  // MemAvailable moves by itself too: the most it was off after a round with every pod gone, per pod, is what it can tell apart.
+  // MemAvailable moves by itself too: the most it was off after a round with every pod gone, per pod, is what it can tell apart;
+  // a ratio over a figure less than twice that would be off by more than half.
   const resolution = Math.max(...rts.flatMap((r) => values(r, 'notReturnedKiB').map(Math.abs))) / o.pods;
-  const ratio = (p: Runtime, key: Figure) => (key === 'hostKiB' && med(p, key) < resolution ? `— (${p} below ±${resolution.toFixed(1)})` : (med('vmctr', key) / med(p, key)).toFixed(1));
+  const ratio = (p: Runtime, key: Figure) => (key === 'hostKiB' && med(p, key) < 2 * resolution ? `— (${p} below ${(2 * resolution).toFixed(1)})` : (med('vmctr', key) / med(p, key)).toFixed(1));
   const where = m.where.startsWith('inside the nested lab') ? 'in the nested lab' : 'on this host';
   const md = [
     '# Host memory per idle detached pod: vmctr against runc and crun',
@@ -345,7 +347,7 @@ async function report(m: Measurement): Promise<void> {
     '',
     `Each round, for each runtime in turn (alternating order from round to round, after one warm-up pod of each): after ${o.settleS} s of quiet (so that memory the previous round's teardown frees late is not counted here), MemAvailable of /proc/meminfo is read; ${o.pods} pods of \`${COMMAND.join(' ')}\` are started at once (\`vmctr run -d --memory ${o.memoryMiB} default -- ${COMMAND.join(' ')}\`, one microVM each with 1 vCPU and ${o.memoryMiB} MiB; \`runc run -d\` / \`crun run -d\` of an OCI bundle over the same busybox files, the default image's ext4 dumped with \`debugfs rdump\`, read-only root, \`runc spec\`'s namespaces and a cgroup each); once every start has returned, each pod is checked up (vmctr: running in \`vmctr ps\`; runc/crun: \`running\` in \`state\`) and left ${o.settleS} s; then MemAvailable is read again and every process of each pod from /proc. Then the pods are removed (\`vmctr rm -f\` of all of them; \`delete --force\` of each) and checked gone: no process measured alive, no cgroup, nothing in \`vmctr ps -a\` / \`list\`.`,
     '',
-    `- **Host memory per pod**: the drop in MemAvailable over the ${o.pods} pods. It counts what the processes cannot show: kernel memory (page tables, KVM's structures for each VM, cgroups, namespaces, kernel stacks) and page cache that cannot be reclaimed; the page cache of files read or mapped (the pods' disk images, the Node binary and libraries the monitors map, busybox) stays available, as reclaimable, and is not counted: so for vmctr it is about the monitors' anonymous memory (guest RAM and the VMM's own) plus kernel memory, and can be less than PSS, which counts a share of the mapped files. It is the host-wide figure, so anything else on the host moving its memory in that time is in it too (in the lab there is little else: the lab agent and this bench): after the removal, with no pod left, MemAvailable was up to ${(resolution * o.pods).toFixed(1)} MiB off its reading before the start (the last table of rounds), so ±${resolution.toFixed(1)} MiB per pod is what it tells apart, and a ratio against a figure below that is not given.`,
+    `- **Host memory per pod**: the drop in MemAvailable over the ${o.pods} pods. It counts what the processes cannot show: kernel memory (page tables, KVM's structures for each VM, cgroups, namespaces, kernel stacks) and page cache that cannot be reclaimed; the page cache of files read or mapped (the pods' disk images, the Node binary and libraries the monitors map, busybox) stays available, as reclaimable, and is not counted: so for vmctr it is about the monitors' anonymous memory (guest RAM and the VMM's own) plus kernel memory, and can be less than PSS, which counts a share of the mapped files. It is the host-wide figure, so anything else on the host moving its memory in that time is in it too (in the lab there is little else: the lab agent and this bench): after the removal, with no pod left, MemAvailable was up to ${(resolution * o.pods).toFixed(1)} MiB off its reading before the start (the last table of rounds), so ±${resolution.toFixed(1)} MiB per pod is what it tells apart, and a ratio against a figure less than twice that (which it would get wrong by more than half) is not given.`,
     `- **Charged to its cgroup per pod**: memory.current of the pod's cgroup (vmctr's /sys/fs/cgroup/vmctr/<id>, runc's and crun's container cgroup), the kernel's own account of the pod, with memory.stat's \`kernel\` part (kernel stacks, page tables, slab, KVM's accounted allocations for the VM); a page is charged to the cgroup that first touched it, so page cache already read by an earlier pod (the Node binary, the disk images, busybox) is not in it, and vmctr's monitor joins its cgroup at its start, so what Node allocated before (its first few MiB) stays charged where the monitor started.`,
     `- **PSS / RSS per pod**: the sum of smaps_rollup's Pss and Rss over the pod's processes, over ${o.pods}. vmctr: the pod's monitor (\`node <bundle> __monitor <pod dir>\`, the VMM; a Node process, so its name is that of its main thread, MainThread) and anything else in its cgroup /sys/fs/cgroup/vmctr/<id>; runc/crun: the container's cgroup, which is the \`sleep\` alone (a detached container has no runtime process left behind it; no shim such as containerd-shim or conmon is part of this). PSS shares the mapped Node binary and libraries among the ${o.pods} monitors; RSS counts them in each. Processes seen, by name: ${rts.map((r) => `${r}: ${names(r)}`).join('; ')}. Kernel threads in the pods' cgroups (no memory of their own, not counted): ${rts.map((r) => `${r}: ${threads(r)}`).join('; ')}.`,
     `- **Guest RAM touched per pod** (vmctr): the Rss of the monitor's guest RAM mapping (found in /proc/PID/smaps as bench/run does, bench/proc-memory.ts): the host memory behind the guest pages the guest kernel, its page cache and the guest agent have touched; on transparent huge pages, a touch anywhere in 2 MiB counts all of it. A part of vmctr's RSS and PSS.`,
@@ -408,7 +410,7 @@ async function report(m: Measurement): Promise<void> {
   process.stdout.write(md);
 }
 
-function parseOptions(): Options & { measure: boolean } {
+function parseOptions(): Options & { measure: boolean; report: boolean } {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '3' },
@@ -417,6 +419,7 @@ function parseOptions(): Options & { measure: boolean } {
       settle: { type: 'string', default: '10' },
       runtimes: { type: 'string', default: RUNTIMES.join(',') },
       measure: { type: 'boolean', default: false },
+      report: { type: 'boolean', default: false },
     },
   });
   const integer = (name: string, text: string, min: number) => {
@@ -432,14 +435,18 @@ function parseOptions(): Options & { measure: boolean } {
     settleS: integer('settle', values.settle, 0),
     runtimes: runtimes as Runtime[],
     measure: values.measure,
+    report: values.report,
   };
 }
 
 try {
-  const { measure: measureOnly, ...options } = parseOptions();
+  const { measure: measureOnly, report: reportOnly, ...options } = parseOptions();
   const start = loadAverage();
   const args = ['--rounds', String(options.rounds), '--pods', String(options.pods), '--memory', String(options.memoryMiB), '--settle', String(options.settleS), '--runtimes', options.runtimes.join(',')];
-  if (measureOnly) {
+  if (reportOnly) {
+    // The report again from the last run's data (its wording or rules changed, not the measurement).
+    await report(JSON.parse(readFileSync(join(RESULTS_DIR, 'density.json'), 'utf8')) as Measurement);
+  } else if (measureOnly) {
     process.stdout.write(JSON.stringify(await measure(options)));
   } else if (checkHostSupport().ok || !options.runtimes.includes('vmctr')) {
     const m = await measure(options);
