@@ -45,6 +45,8 @@ const START_TIMEOUT_MS = 600_000;
 /** `vmctr rm -f` of N pods: each teardown waits up to 60 s for its monitor, then SIGKILLs it (cli/pod-control.ts). */
 const REMOVE_TIMEOUT_MS = 300_000;
 const VMCTR = join(repoRoot, 'bin/vmctr');
+/** How much of a failed pod's guest console is logged. */
+const CONSOLE_TAIL_LINES = 30;
 
 interface Options { rounds: number; pods: number; memoryMiB: number; settleS: number; runtimes: Runtime[] }
 
@@ -126,8 +128,15 @@ async function startPod(rt: Runtime, setup: Setup, options: Options, name: strin
     child.once('error', reject);
     child.once('exit', (c, s) => resolve([c, s]));
   });
+  if (code !== 0 && rt === 'vmctr') logConsoleTail(setup, name);
   if (code !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} ${name} failed (exit ${code ?? signal}): ${readFileSync(errPath, 'utf8').trim().split('\n').at(-1) ?? ''}`);
   return readFileSync(outPath, 'utf8');
+}
+
+/** A pod that failed to start: the end of its guest console (in the lab, its directory is gone with the lab). */
+function logConsoleTail(setup: Setup, name: string): void {
+  const path = join(setup.vmctrRoot, 'pods', name, 'console.log');
+  if (existsSync(path)) log(`${name}: the end of its guest console (${path}):\n${readFileSync(path, 'utf8').trimEnd().split('\n').slice(-CONSOLE_TAIL_LINES).join('\n')}`);
 }
 
 type PodJson = PodRecord & { status: string };
