@@ -1,5 +1,6 @@
-// Shared by the benchmarks: medians, a markdown table of rounds, and a
-// gnuplot chart of every round with each series' median in its title.
+// Shared by the benchmarks: medians, a markdown table of rounds, a gnuplot
+// chart of every round with each series' median in its title, and a gnuplot
+// bar chart of one value per group and series.
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -49,5 +50,36 @@ export async function plotRounds(png: string, title: string, ylabel: string, ser
     `set key outside bottom center`,
     `set grid`,
     `plot ${plots.join(', ')}`,
+  ].join('; ')]);
+}
+
+/**
+ * Writes a PNG bar chart with gnuplot: one cluster per group, one bar per
+ * series in it (`series[i].values[g]` for `groups[g]`), each bar labelled
+ * with its value so that a bar too short to see still reads.
+ */
+export async function plotBars(png: string, title: string, ylabel: string, groups: readonly string[], series: readonly Series[], digits = 1): Promise<void> {
+  await mkdir(dirname(png), { recursive: true });
+  const data = png.replace(/\.png$/, '.dat');
+  const rows = groups.map((g, i) => [JSON.stringify(g), ...series.map((s) => s.values[i] ?? NaN)].join(' '));
+  await writeFile(data, rows.join('\n') + '\n');
+  // gnuplot's clustered histogram: cluster i is centred on x = i, with bars 1 / (n + gap) wide.
+  const gap = 1;
+  const width = 1 / (series.length + gap);
+  const bars = series.map((s, j) => `'${data}' using ${j + 2}:xtic(1) title '${s.name}'`);
+  const labels = series.map((_, j) => `'${data}' using ($0 + ${(j - (series.length - 1) / 2) * width}):${j + 2}:(sprintf('%.${digits}f', $${j + 2})) with labels offset 0,0.7 notitle`);
+  await promisify(execFile)('gnuplot', ['-e', [
+    `set terminal pngcairo size 900,500 font 'sans,10'`,
+    `set output '${png}'`,
+    `set title '${title}'`,
+    `set ylabel '${ylabel}'`,
+    `set yrange [0:*]`,
+    `set offsets 0, 0, graph 0.08, 0`,
+    `set style data histogram`,
+    `set style histogram cluster gap ${gap}`,
+    `set style fill solid 0.8 border -1`,
+    `set key outside bottom center horizontal`,
+    `set grid ytics`,
+    `plot ${[...bars, ...labels].join(', ')}`,
   ].join('; ')]);
 }

@@ -6,10 +6,11 @@
 //     the exit for `true`;
 //   - memory per running pod: a long-lived container (`sleep 600`) is started
 //     and, once it is up, the host processes that keep it running are read
-//     from /proc: for vmctr the VMM process (`vmctr run`: guest RAM is a
-//     private anonymous mapping of it, so its RSS counts the guest memory the
-//     guest has touched; that mapping is found in /proc/PID/smaps and reported
-//     apart from the VMM's own memory), for runc/crun the runtime process
+//     from /proc: for vmctr `vmctr run` and the pod's monitor below it, the
+//     VMM (guest RAM is a private anonymous mapping of the monitor, so its
+//     RSS counts the guest memory the guest has touched; that mapping is
+//     found in /proc/PID/smaps and reported apart from the VMM's own memory;
+//     bench/proc-memory.ts), for runc/crun the runtime process
 //     still waiting in the foreground plus every process in the container's
 //     cgroup; then the same with several pods at once (once per run, after
 //     the rounds).
@@ -21,17 +22,18 @@
 // On a host without VT-x/AMD-V everything runs inside the nested lab (and the
 // report says so); the table, plot and JSON are written here.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { ramRanges } from '../../vmm/boot/layout.js';
+import { MONITOR_COMMAND } from '../../cli/monitor-command.js';
 import { checkHostSupport } from '../../vmm/kvm/host-support.js';
 import { repoRoot } from '../../test/lab/exec.js';
-import { Lab } from '../../test/lab/lab.js';
+import { measureInLab } from '../lab-measure.js';
+import { containerProcesses, dumpDefaultImage, makeBundle, OCI_RUNTIMES, runtimeVersion } from '../oci-bundle.js';
+import { processMemory, processTree, thpSetting, type ProcessMemory, type VmmSplit } from '../proc-memory.js';
 import { RESULTS_DIR, median, plotRounds, roundsTable, type Series } from '../report.js';
 
 /** A run that has not ended by then is a failure, not a data point. */
@@ -41,46 +43,10 @@ const SETTLE_MS = 3_000;
 const UP = 'up\n';
 /** Guest RAM of every vmctr pod (`vmctr run --memory`, its default), in MiB. */
 const GUEST_MEMORY_MIB = 256;
-const MiB = 1024 * 1024;
-/** Private guest RAM starts on a 2 MiB boundary (native/src/memory.cc), so KVM can map it with huge pages. */
-const HUGE_PAGE = 2 * MiB;
-const RUNTIMES = ['vmctr', 'runc', 'crun'] as const;
+const RUNTIMES = ['vmctr', ...OCI_RUNTIMES] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
 interface Latency { firstByteMs: number; exitMs: number }
-/**
- * KiB per process. From /proc/PID/status: VmRSS and its RssAnon/RssFile/RssShmem
- * split, which kernels before 6.2 keep in per-thread caches synced every 64
- * page faults (SPLIT_RSS_COUNTING), so a small process can read low (4 kB for
- * a fresh `sleep`). From /proc/PID/smaps_rollup, a page-table walk: Rss, and
- * Pss with its anon/file/shmem split.
- */
-interface ProcessMemory {
-  pid: number; comm: string;
-  vmRssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number;
-  rssKiB: number; pssKiB: number; pssAnonKiB: number; pssFileKiB: number; pssShmemKiB: number;
-  /** smaps_rollup's Anonymous (anonymous pages, private copies of file pages included) and AnonHugePages. */
-  anonymousKiB: number; anonHugeKiB: number;
-  /** The VMM process only: its guest RAM and the rest, from one read of /proc/PID/smaps. */
-  vmm?: VmmSplit;
-}
-/**
- * The VMM process's memory from /proc/PID/smaps (KiB): the guest RAM
- * mapping(s), allocated by vmm/memory/guest-memory.ts (private anonymous,
- * 2 MiB-aligned, MADV_HUGEPAGE and MADV_DONTFORK), and everything else.
- * guestRss + otherAnon + fileAndShared = rss, all from the same read.
- */
-interface VmmSplit {
-  /** Sizes and VmFlags of the mappings taken for guest RAM. */
-  guestMappings: { sizeKiB: number; vmFlags: string }[];
-  /** Guest RAM backed by host memory: the pages the guest has touched (whole 2 MiB pages where THP gave one). */
-  guestRssKiB: number; guestPssKiB: number; guestAnonHugeKiB: number;
-  /** Anonymous memory outside guest RAM: Node's heap, the VMM's own buffers, malloc, thread stacks. */
-  otherAnonKiB: number;
-  /** Rss − Anonymous outside guest RAM: the mapped Node binary, addon and libraries (page cache), and any shared memory. */
-  fileAndSharedKiB: number;
-  rssKiB: number;
-}
 interface Totals { rssKiB: number; vmRssKiB: number; pssKiB: number }
 interface MemorySample extends Totals { processes: ProcessMemory[] }
 interface MultiSample extends Totals { pods: number; processes: number; guestRssKiB?: number }
@@ -97,32 +63,17 @@ interface Measurement {
 /** Where a runtime's pods live for this run: vmctr's state directory, the OCI bundles. */
 interface Setup { work: string; vmctrRoot: string; rootfs: string; bundles: Record<'echo' | 'true' | 'sleep', string> }
 
-function artifact(script: string): string {
-  return execFileSync(join(repoRoot, script), ['--path'], { encoding: 'utf8' }).trim().split('\n').pop()!;
-}
-
 const COMMANDS = { echo: ['echo', 'hi'], true: ['true'], sleep: ['sh', '-c', 'echo up; exec sleep 600'] } as const;
 
 /** The default image's files in a directory, and one OCI bundle per command over it. */
 async function prepare(): Promise<Setup> {
-  process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`; // debugfs, runc
   const work = await mkdtemp(join(tmpdir(), 'vmctr-run-bench-'));
   const rootfs = join(work, 'rootfs');
-  await mkdir(rootfs);
-  execFileSync('debugfs', ['-R', `rdump / ${rootfs}`, artifact('setup/build-default-image.sh')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await chmod(join(rootfs, 'tmp'), 0o1777); // rdump drops the sticky bit
-  await rm(join(rootfs, 'lost+found'), { recursive: true, force: true });
+  await dumpDefaultImage(rootfs);
   const bundles = {} as Setup['bundles'];
   for (const [name, args] of Object.entries(COMMANDS) as [keyof typeof COMMANDS, readonly string[]][]) {
-    const bundle = join(work, `bundle-${name}`);
-    await mkdir(bundle);
-    execFileSync('runc', ['spec', '--bundle', bundle]);
-    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
-    spec.process.args = args;
-    spec.process.terminal = false;
-    spec.root = { path: rootfs, readonly: true };
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
-    bundles[name] = bundle;
+    bundles[name] = join(work, `bundle-${name}`);
+    await makeBundle(bundles[name], rootfs, args);
   }
   const vmctrRoot = join(work, 'vmctr-root');
   return { work, vmctrRoot, rootfs, bundles };
@@ -189,114 +140,6 @@ async function latency(rt: Runtime, setup: Setup, command: 'echo' | 'true', expe
   return { firstByteMs, exitMs };
 }
 
-function status(pid: number): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) fields[line.slice(0, i)] = line.slice(i + 1).trim();
-  }
-  return fields;
-}
-
-const kib = (value: string | undefined) => (value === undefined ? 0 : parseInt(value, 10));
-
-interface Mapping { start: number; end: number; perms: string; inode: number; path: string; kiB: Record<string, number>; vmFlags: string[] }
-
-/** /proc/PID/smaps: one entry per mapping, its `kB` fields and VmFlags. */
-function smaps(pid: number): Mapping[] {
-  const maps: Mapping[] = [];
-  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const header = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
-    if (header) {
-      maps.push({ start: parseInt(header[1]!, 16), end: parseInt(header[2]!, 16), perms: header[3]!, inode: Number(header[4]), path: header[5]!, kiB: {}, vmFlags: [] });
-      continue;
-    }
-    const m = maps.at(-1);
-    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
-    if (m && field) m.kiB[field[1]!] = Number(field[2]);
-    else if (m && line.startsWith('VmFlags:')) m.vmFlags = line.slice(8).trim().split(/\s+/);
-  }
-  return maps;
-}
-
-/**
- * Splits the VMM's memory into guest RAM and the rest. Guest RAM is the
- * anonymous read-write private mapping per RAM range of the VM (one for
- * 256 MiB: vmm/boot/layout.ts ramRanges) whose size is that range's and which
- * starts on a 2 MiB boundary; if Node happened to have another such mapping,
- * only the one with MADV_DONTFORK (VmFlags `dc`) is guest RAM. Anything but
- * exactly one match per range is an error, not a guess.
- */
-function vmmSplit(pid: number): VmmSplit {
-  const maps = smaps(pid);
-  const guest = new Set<Mapping>();
-  for (const range of ramRanges(GUEST_MEMORY_MIB * MiB)) {
-    let found = maps.filter((m) => !guest.has(m) && m.inode === 0 && m.path === '' && m.perms === 'rw-p' && m.end - m.start === range.size && m.start % HUGE_PAGE === 0);
-    if (found.length > 1) found = found.filter((m) => m.vmFlags.includes('dc'));
-    if (found.length !== 1) {
-      throw new Error(`process ${pid}: ${found.length} candidate mappings for a guest RAM range of ${range.size / MiB} MiB (anonymous, rw-p, 2 MiB-aligned${found.length ? `, VmFlags dc: ${found.map((m) => m.start.toString(16)).join(', ')}` : ''})`);
-    }
-    guest.add(found[0]!);
-  }
-  const total = (ms: Iterable<Mapping>, key: string) => [...ms].reduce((a, m) => a + (m.kiB[key] ?? 0), 0);
-  const rest = maps.filter((m) => !guest.has(m));
-  return {
-    guestMappings: [...guest].map((m) => ({ sizeKiB: (m.end - m.start) / 1024, vmFlags: m.vmFlags.join(' ') })),
-    guestRssKiB: total(guest, 'Rss'),
-    guestPssKiB: total(guest, 'Pss'),
-    guestAnonHugeKiB: total(guest, 'AnonHugePages'),
-    otherAnonKiB: total(rest, 'Anonymous'),
-    fileAndSharedKiB: total(rest, 'Rss') - total(rest, 'Anonymous'),
-    rssKiB: total(maps, 'Rss'),
-  };
-}
-
-/** A process's memory; `vmm` also splits it into guest RAM and the rest. */
-function processMemory(pid: number, vmm = false): ProcessMemory {
-  const s = status(pid);
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(rollup)?.[1] ?? NaN);
-  return {
-    pid,
-    comm: s.Name ?? '?',
-    vmRssKiB: kib(s.VmRSS),
-    anonKiB: kib(s.RssAnon),
-    fileKiB: kib(s.RssFile),
-    shmemKiB: kib(s.RssShmem),
-    rssKiB: field('Rss'),
-    pssKiB: field('Pss'),
-    pssAnonKiB: field('Pss_Anon'),
-    pssFileKiB: field('Pss_File'),
-    pssShmemKiB: field('Pss_Shmem'),
-    anonymousKiB: field('Anonymous'),
-    anonHugeKiB: field('AnonHugePages'),
-    ...(vmm ? { vmm: vmmSplit(pid) } : {}),
-  };
-}
-
-/** `pid` and every process below it. */
-function tree(pid: number): number[] {
-  const children: number[] = [];
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-    if (text) children.push(...text.split(/\s+/).map(Number));
-  }
-  return [pid, ...children.flatMap(tree)];
-}
-
-/** The processes in the cgroup of a runc/crun container (its init's, from `<rt> state`). */
-function containerProcesses(rt: Runtime, id: string): number[] {
-  const state = JSON.parse(execFileSync(rt, ['state', id], { encoding: 'utf8' })) as { pid: number };
-  const cgroup = /^0::(.*)$/m.exec(readFileSync(`/proc/${state.pid}/cgroup`, 'utf8'))?.[1];
-  // cgroup v2 at /sys/fs/cgroup (the lab), or the hybrid layout's unified hierarchy.
-  for (const mount of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) {
-    if (cgroup && existsSync(join(mount, cgroup, 'cgroup.procs'))) {
-      return readFileSync(join(mount, cgroup, 'cgroup.procs'), 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    }
-  }
-  return [state.pid];
-}
-
 interface Running { rt: Runtime; child: ChildProcess; id: string; done: ReturnType<typeof closed> }
 
 /** Starts `sleep 600` and resolves once the container printed `up`. */
@@ -314,16 +157,21 @@ async function startLongLived(rt: Runtime, setup: Setup): Promise<Running> {
   return { rt, child, id, done };
 }
 
-/** What keeps a pod running on the host: the VMM process, or the runtime process plus the container's cgroup. */
+/** What keeps a pod running on the host: `vmctr run` and the pod's monitor below it, or the runtime process plus the container's cgroup. */
 function podProcesses(p: Running): number[] {
-  const pids = new Set(tree(p.child.pid!));
+  const pids = new Set(processTree(p.child.pid!));
   if (p.rt !== 'vmctr') for (const pid of containerProcesses(p.rt, p.id)) pids.add(pid);
-  return [...pids]; // the VMM or runtime process first
+  return [...pids]; // the CLI or runtime process first
 }
 
-/** The memory of a pod's processes; vmctr's VMM (`vmctr run` itself, the spawned process) with its guest RAM apart. */
+/** The pod's monitor (`node <bundle> __monitor <pod dir>`), the process that is its VMM. */
+function isMonitor(pid: number): boolean {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(MONITOR_COMMAND);
+}
+
+/** The memory of a pod's processes; vmctr's VMM with its guest RAM apart. */
 function podMemory(p: Running): ProcessMemory[] {
-  return podProcesses(p).map((pid) => processMemory(pid, p.rt === 'vmctr' && pid === p.child.pid));
+  return podProcesses(p).map((pid) => processMemory(pid, p.rt === 'vmctr' && isMonitor(pid) ? GUEST_MEMORY_MIB : undefined));
 }
 
 async function stopLongLived(p: Running): Promise<void> {
@@ -366,16 +214,6 @@ async function multi(rt: Runtime, setup: Setup, pods: number): Promise<MultiSamp
   }
 }
 
-/** The host's transparent huge page setting (the bracketed choice), or why there is none. */
-function thpSetting(file: 'enabled' | 'defrag'): string {
-  try {
-    const text = readFileSync(`/sys/kernel/mm/transparent_hugepage/${file}`, 'utf8');
-    return /\[(\w[\w+]*)\]/.exec(text)?.[1] ?? text.trim();
-  } catch {
-    return 'not available';
-  }
-}
-
 function log(line: string): void {
   process.stderr.write(`[bench/run] ${line}\n`);
 }
@@ -397,7 +235,7 @@ async function measure(rounds: number, pods: number, runtimes: Runtime[]): Promi
         cgroup: execFileSync('stat', ['-f', '-c', '%T', '/sys/fs/cgroup'], { encoding: 'utf8' }).trim(),
         thp: thpSetting('enabled'),
         thpDefrag: thpSetting('defrag'),
-        ...Object.fromEntries(runtimes.filter((r) => r !== 'vmctr').map((r) => [r, execFileSync(r, ['--version'], { encoding: 'utf8' }).split('\n')[0]!])),
+        ...Object.fromEntries(runtimes.flatMap((r) => (r === 'vmctr' ? [] : [[r, runtimeVersion(r)]]))),
       },
     };
     // One warm-up of each (page cache), then rounds in alternating order.
@@ -431,11 +269,12 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
   const latencySeries = (key: keyof Latency): Series[] => rts.map((r) => ({ name: `${r}`, values: m.echo[r]!.map((s) => s[key] / 1000) }));
   const trueSeries: Series[] = rts.map((r) => ({ name: r, values: m.true[r]!.map((ms) => ms / 1000) }));
   const memorySeries = (key: keyof Totals): Series[] => rts.map((r) => ({ name: r, values: m.memory[r]!.map((s) => mib(s[key])) }));
-  const vmm = (s: MemorySample) => s.processes[0]!;
-  const split = (p: ProcessMemory): VmmSplit => {
-    if (!p.vmm) throw new Error(`no guest RAM split for vmctr process ${p.pid} (${p.comm})`);
-    return p.vmm;
+  const vmm = (s: MemorySample) => {
+    const monitor = s.processes.find((p) => p.vmm);
+    if (!monitor) throw new Error(`no VMM among the vmctr processes ${s.processes.map((p) => `${p.pid} (${p.comm})`).join(', ')}`);
+    return monitor;
   };
+  const split = (p: ProcessMemory): VmmSplit => p.vmm!; // vmm() found it
   const vmmColumns: [string, (p: ProcessMemory) => number][] = [
     ['Rss (smaps_rollup)', (p) => p.rssKiB],
     ['Pss', (p) => p.pssKiB],
@@ -482,7 +321,7 @@ async function report(m: Measurement, rounds: number, pods: number): Promise<voi
     '',
     "## Host memory of one running pod (`sh -c 'echo up; exec sleep 600'`)",
     '',
-    `Read ${SETTLE_MS / 1000} s after the container printed \`up\`. vmctr: the VMM process (\`vmctr run\`, one Node process whose main thread is named MainThread; guest RAM is a private anonymous mapping of it, so its RSS includes every guest page the guest has touched, and the split below shows how much); runc/crun: the sum over the runtime process (\`runc run\` / \`crun run\`, waiting in the foreground) and every process in the container's cgroup (here \`sleep\`). Processes seen (by name): ${rts.map((r) => `${r}: ${processNames(r)}`).join('; ')}.`,
+    `Read ${SETTLE_MS / 1000} s after the container printed \`up\`. vmctr: \`vmctr run\`, attached in the foreground, and the pod's monitor it started, the VMM (a Node process each; guest RAM is a private anonymous mapping of the monitor, so its RSS includes every guest page the guest has touched, and the split below shows how much); runc/crun: the sum over the runtime process (\`runc run\` / \`crun run\`, waiting in the foreground) and every process in the container's cgroup (here \`sleep\`). Processes seen (by name): ${rts.map((r) => `${r}: ${processNames(r)}`).join('; ')}.`,
     '',
     'RSS is the `Rss` of /proc/PID/smaps_rollup (a page-table walk); it counts shared pages (libraries, page cache) once per process. PSS divides those among the processes that map them. VmRSS of /proc/PID/status is listed too: on kernels before 6.2 it is kept in per-thread caches synced every 64 page faults, so it reads low for small processes (4 kB for a fresh `sleep`).',
     '',
@@ -554,22 +393,8 @@ if (values.measure) {
 } else {
   process.stderr.write('bench/run: this host has no VT-x/AMD-V: measuring inside the nested lab (QEMU TCG with emulated SVM; absolute times are slow for every runtime, the ratios are what compares)\n');
   const started = Date.now();
-  const lab = await Lab.start();
-  try {
-    const proc = lab.spawn(['node', join(repoRoot, 'dist/bench/run/run-bench.js'), '--measure', ...args], { cwd: repoRoot });
-    proc.stdin.end();
-    proc.stderr.pipe(process.stderr); // progress
-    const out: Buffer[] = [];
-    proc.stdout.on('data', (c: Buffer) => out.push(c));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 3_600_000);
-    const [exit] = await Promise.all([proc.exited, finished(proc.stdout)]);
-    clearTimeout(timer);
-    if (exit.code !== 0) throw new Error(`measurement failed in the lab (exit ${exit.code ?? exit.signal})`);
-    const m = JSON.parse(Buffer.concat(out).toString()) as Measurement;
-    await writeFile(join(RESULTS_DIR, 'run.json'), JSON.stringify(m, null, 2)); // the data, before anything else can fail
-    await report({ ...m, where: `inside the nested lab (L1 ${lab.kernel} under QEMU TCG with emulated AMD SVM, 2 vCPUs, on a 2-core PVM host)` }, rounds, pods);
-    process.stderr.write(`bench/run: ${((Date.now() - started) / 1000).toFixed(0)} s in all, lab boot included\n`);
-  } finally {
-    await lab.stop();
-  }
+  const { measurement: m, where } = await measureInLab<Measurement>('bench/run/run-bench.js', args);
+  await writeFile(join(RESULTS_DIR, 'run.json'), JSON.stringify(m, null, 2)); // the data, before anything else can fail
+  await report({ ...m, where }, rounds, pods);
+  process.stderr.write(`bench/run: ${((Date.now() - started) / 1000).toFixed(0)} s in all, lab boot included\n`);
 }

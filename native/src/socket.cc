@@ -15,18 +15,26 @@
 namespace vmctr {
 namespace {
 
+// A non-blocking, close-on-exec datagram socket and the address of `path` (the one argument).
+int DatagramSocket(const Napi::CallbackInfo& info, const char* usage, sockaddr_un* addr) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, usage);
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  *addr = sockaddr_un{};
+  addr->sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr->sun_path)) throw Napi::RangeError::New(env, "socket path is empty or too long: " + path);
+  std::memcpy(addr->sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowSyscall(env, "socket");
+  return fd;
+}
+
 // (path) -> fd: a non-blocking, close-on-exec SOCK_DGRAM socket connected
 // to `path`, or -1 when nothing listens there (no such file, refused).
 Napi::Value UnixDatagramConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "unixDatagramConnect(path: string)");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) throw Napi::RangeError::New(env, "socket path is empty or too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) ThrowSyscall(env, "socket");
+  sockaddr_un addr;
+  int fd = DatagramSocket(info, "unixDatagramConnect(path: string)", &addr);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
     int err = errno;
     close(fd);
@@ -55,14 +63,8 @@ Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
 // (path) -> fd: a non-blocking, close-on-exec SOCK_DGRAM socket bound to `path`.
 Napi::Value UnixDatagramBind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "unixDatagramBind(path: string)");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) throw Napi::RangeError::New(env, "socket path is empty or too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) ThrowSyscall(env, "socket");
+  sockaddr_un addr;
+  int fd = DatagramSocket(info, "unixDatagramBind(path: string)", &addr);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
     int err = errno;
     close(fd);
