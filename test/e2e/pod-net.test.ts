@@ -86,3 +86,29 @@ serial('a pod whose monitor was killed with SIGKILL leaves its tap and rules unt
   t.is(field(out, 'gc'), '0');
   t.is(field(out, 'same'), '0', 'gc left links, addresses, routes and ruleset as before');
 });
+
+serial('pods on two networks cannot reach each other; a network no pod uses is removed', async (t) => {
+  t.log(guest().description);
+  const r = await inNamespace(`
+    state >"$VMCTR_ROOT/before"
+    $vmctr network create --subnet 10.77.0.0/24 other >/dev/null; echo "created=$?"
+    $vmctr run -d --name web --net vmctr0 -p 8082:80 default -- sh -c 'mkdir -p /www && echo hello-from-pod >/www/index.html && exec httpd -f -p 80 -h /www' >/dev/null; echo "run=$?"
+    ip=$($vmctr ps | awk '$1 == "web" { print $5 }')
+    for i in $(seq 1 60); do [ -n "$(get "http://$ip/")" ] && break; sleep 1; done
+    echo "other=$($vmctr run --rm --net other default -- sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc $ip 80 2>/dev/null | grep -c hello-from-pod" 2>/dev/null)"
+    echo "same=$($vmctr run --rm --net vmctr0 default -- sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc $ip 80 | grep -c hello-from-pod" 2>&1)"
+    $vmctr network rm other 2>&1 >/dev/null; echo "rmother=$?"
+    $vmctr rm -f web >/dev/null; echo "rm=$?"
+    state >"$VMCTR_ROOT/after"
+    diff "$VMCTR_ROOT/before" "$VMCTR_ROOT/after" >&2; echo "clean=$?"
+  `);
+  const out = r.stdout.toString();
+  t.log(out, r.stderr.toString().slice(-3000));
+  t.is(field(out, 'created'), '0');
+  t.is(field(out, 'run'), '0');
+  t.is(field(out, 'other'), '0', 'a pod on another network does not reach it');
+  t.is(field(out, 'same'), '1', 'a pod on its network does');
+  t.is(field(out, 'rmother'), '0', 'a network no pod uses is removed');
+  t.is(field(out, 'rm'), '0');
+  t.is(field(out, 'clean'), '0', 'links, addresses, routes and ruleset are as before');
+});
