@@ -3,6 +3,7 @@
 // from `ip=` on its command line (CONFIG_IP_PNP), before /init runs: no
 // DHCP, no agent code, no time. The apps get /etc/resolv.conf and
 // /etc/hosts from the agent. Pure: what to write, not where.
+import { formatIpv4, mask, parseIpv4, SubnetError } from '../net/subnet.js';
 
 export interface GuestNetwork {
   /** The pod's tap on the host, made by the host side (net/). */
@@ -16,17 +17,20 @@ export interface GuestNetwork {
   dns: string[];
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
+/** An address the guest is given, checked with the host side's parser (net/subnet.ts), named in the error. */
 function checkAddress(what: string, value: string): void {
-  if (!IPV4.test(value)) throw new Error(`invalid ${what} "${value}": an IPv4 address such as 10.88.0.2`);
+  try {
+    parseIpv4(value);
+  } catch (err) {
+    if (err instanceof SubnetError) throw new Error(`invalid ${what} "${value}": an IPv4 address such as 10.88.0.2`);
+    throw err;
+  }
 }
 
 /** The dotted netmask of a prefix length (24 -> 255.255.255.0). */
 export function netmask(prefixLength: number): string {
   if (!Number.isInteger(prefixLength) || prefixLength < 1 || prefixLength > 30) throw new Error(`invalid prefix length ${prefixLength}: 1 to 30`);
-  const mask = (0xffffffff << (32 - prefixLength)) >>> 0;
-  return [24, 16, 8, 0].map((shift) => (mask >>> shift) & 0xff).join('.');
+  return formatIpv4(mask(prefixLength));
 }
 
 /**
