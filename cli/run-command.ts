@@ -108,6 +108,19 @@ export async function run(request: RunApps): Promise<void> {
     throw err;
   }
   const { dir, lock } = created;
+  let group: PodCgroup | undefined;
+  let network: PodNetworkConfig | undefined;
+  try {
+    group = podCgroup(record.id, flags.memory, flags.cpus);
+    // Before any VM starts: an address, the tap, the rules; a taken --ip or a port in use ends here.
+    network = await attachNetwork(root, record.id, flags);
+  } catch (err) {
+    group?.remove();
+    await dir.remove();
+    lock.release();
+    throw new UserError((err as Error).message, RunExitCode.error);
+  }
+  if (network) await dir.writeRecord({ ...record, network: { name: network.network, ip: network.ip, ports: flags.port } });
   const tty = flags.tty ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } : undefined;
   const launch: PodLaunch = {
     apps,
@@ -123,26 +136,9 @@ export async function run(request: RunApps): Promise<void> {
     kernel,
     agentImage,
     defaultImage: apps.some((a) => a.image === DEFAULT_IMAGE) ? defaultImagePath() : '',
+    ...(network ? { network } : {}),
   };
   await writeFile(dir.launchPath, JSON.stringify(launch, null, 2) + '\n');
-
-  let group: PodCgroup | undefined;
-  let network: PodNetworkConfig | undefined;
-  try {
-    group = podCgroup(record.id, flags.memory, flags.cpus);
-    // Before any VM starts: an address, the tap, the rules; a taken --ip or a port in use ends here.
-    network = await attachNetwork(root, record.id, flags);
-  } catch (err) {
-    group?.remove();
-    await dir.remove();
-    lock.release();
-    throw new UserError((err as Error).message, RunExitCode.error);
-  }
-  if (network) {
-    launch.network = network;
-    await dir.writeRecord({ ...record, network: { name: network.network, ip: network.ip, ports: flags.port } });
-    await writeFile(dir.launchPath, JSON.stringify(launch, null, 2) + '\n');
-  }
 
   // The monitor gets the pod's lock as its fd 3 (the same open file, so the same lock, held until it exits)
   // and the start-up pipe as fd 4; its own output goes to monitor.log. In the pod's cgroup from its first
