@@ -1,5 +1,6 @@
 import test from 'ava';
-import { NetDevice, parseMac, randomMac, type NetBackend, type NetQueueSetup } from '../../vmm/devices/net/device.js';
+import { NetDevice, parseMac, randomMac } from '../../vmm/devices/net/device.js';
+import type { ExternalQueues, QueueBackend } from '../../vmm/virtio/queue-backend.js';
 import { GuestMemory } from '../../vmm/memory/guest-memory.js';
 import { REGISTER_PAGE_SIZE, VirtioMmioTransport } from '../../vmm/virtio/mmio-transport.js';
 import { DeviceType, Feature, Interrupt, MmioReg, NetFeature, featureBit } from '../../vmm/virtio/spec.js';
@@ -17,11 +18,11 @@ const CALL = 103;
 const MAC = '02:11:22:33:44:55';
 const MRG_RXBUF = featureBit(NetFeature.MRG_RXBUF);
 
-class RecordingBackend implements NetBackend {
-  readonly started: NetQueueSetup[] = [];
+class RecordingBackend implements QueueBackend {
+  readonly started: ExternalQueues[] = [];
   stops = 0;
   constructor(readonly features: bigint) {}
-  start(setup: NetQueueSetup): void {
+  start(setup: ExternalQueues): void {
     this.started.push(setup);
   }
   stop(): void {

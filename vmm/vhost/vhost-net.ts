@@ -8,7 +8,7 @@
 import { closeSync } from 'node:fs';
 import { native } from '../kvm/native.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
-import type { NetBackend, NetQueueSetup } from '../devices/net/device.js';
+import type { ExternalQueues, QueueBackend } from '../virtio/queue-backend.js';
 import type { VirtioMemory } from '../virtio/memory.js';
 import { DESCRIPTOR_SIZE, NetFeature, featureBit } from '../virtio/spec.js';
 
@@ -24,7 +24,7 @@ const GUEST_OFFLOADS: ReadonlyArray<readonly [number, number]> = [
 ];
 
 
-export class VhostNet implements NetBackend {
+export class VhostNet implements QueueBackend {
   /** The features vhost-net supports: the device offers no ring or header feature beyond them. */
   readonly features: bigint;
   private readonly fd: number;
@@ -41,7 +41,7 @@ export class VhostNet implements NetBackend {
   }
 
   /** Starts moving packets on `setup`'s queues (0 receive, 1 transmit), from their first entries. */
-  start(setup: NetQueueSetup): void {
+  start(setup: ExternalQueues): void {
     this.stop();
     // vhost is told the ring and header features only; offloads are the tap's.
     native.vhostSetFeatures(this.fd, setup.features & this.features);

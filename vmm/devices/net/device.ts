@@ -7,8 +7,7 @@ import { native } from '../../kvm/native.js';
 import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
 import { readConfigBytes } from '../../virtio/device.js';
 import { DeviceType, NET_S_LINK_UP, NetFeature, featureBit } from '../../virtio/spec.js';
-import type { VirtioMemory } from '../../virtio/memory.js';
-import type { Queue } from '../../virtio/queue.js';
+import type { QueueBackend } from '../../virtio/queue-backend.js';
 
 const QUEUE_SIZE = 256;
 /** 5.1.4: mac[6], status (with NetFeature.STATUS). */
@@ -39,26 +38,6 @@ export function randomMac(): string {
   return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-/** The queues as the driver set them up, and the eventfds that signal them. */
-export interface NetQueueSetup {
-  queues: readonly Queue[];
-  mem: VirtioMemory;
-  /** What the driver accepted. */
-  features: bigint;
-  kick: readonly number[];
-  call: number;
-}
-
-/** What serves the device's queues: the kernel's vhost-net in the VMM, a stand-in in tests. */
-export interface NetBackend {
-  /** The ring and header features it supports (MRG_RXBUF among them, or not). */
-  readonly features: bigint;
-  /** Starts serving the queues the driver set up. */
-  start(setup: NetQueueSetup): void;
-  /** Stops touching the queues (and guest memory). */
-  stop(): void;
-}
-
 export class NetDevice implements VirtioDevice {
   readonly deviceType = DeviceType.NET;
   readonly features: bigint;
@@ -67,7 +46,7 @@ export class NetDevice implements VirtioDevice {
   private readonly config = new Uint8Array(CONFIG_SIZE);
 
   constructor(
-    private readonly backend: NetBackend,
+    private readonly backend: QueueBackend,
     mac: Uint8Array,
   ) {
     // Mergeable receive buffers only where the backend has them: they change what it writes.
