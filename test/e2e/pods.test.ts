@@ -158,6 +158,10 @@ serial('20 concurrent vmctr run -d, then 20 concurrent vmctr rm -f: every pod st
     # For a failure's report: the console of a pod that did not start.
     for i in $(seq 1 20); do [ -s "$d/id$i" ] || { echo "--- p$i's console:"; tail -40 "$VMCTR_ROOT/pods/p$i/console.log"; } >&2; done
     echo "running=$($vmctr ps | awk 'NR > 1' | grep -c running)"
+    # For a failure's report: how a pod that started and is no longer running ended, and its console.
+    $vmctr ps -a | awk 'NR > 1 && !/running/ { print $1 }' | while read -r id; do
+      { echo "--- $id is not running:"; $vmctr status "$id"; tail -40 "$VMCTR_ROOT/pods/$id/console.log"; } >&2
+    done
     for i in $(seq 1 20); do $vmctr rm -f p$i >/dev/null 2>>"$d/rmerr" & done; wait
     cat "$d/rmerr" >&2; echo "rmerr=$(wc -l <"$d/rmerr")"
     echo "ps=$($vmctr ps -a | awk 'NR > 1' | wc -l)"
