@@ -162,6 +162,8 @@ serial('20 concurrent vmctr run -d, then 20 concurrent vmctr rm -f: every pod st
     $vmctr ps -a | awk 'NR > 1 && !/running/ { print $1 }' | while read -r id; do
       { echo "--- $id is not running:"; $vmctr status "$id"; tail -40 "$VMCTR_ROOT/pods/$id/console.log"; } >&2
     done
+    # ... and whether the host's OOM killer took a monitor.
+    [ "$($vmctr ps | awk 'NR > 1' | grep -c running)" = 20 ] || dmesg | grep -iE 'out of memory|oom-kill|killed process' | tail -5 >&2
     for i in $(seq 1 20); do $vmctr rm -f p$i >/dev/null 2>>"$d/rmerr" & done; wait
     cat "$d/rmerr" >&2; echo "rmerr=$(wc -l <"$d/rmerr")"
     echo "ps=$($vmctr ps -a | awk 'NR > 1' | wc -l)"
