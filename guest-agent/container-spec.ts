@@ -2,7 +2,7 @@
  * Checks a start message from the host field by field, so a malformed request
  * fails that one container with a one-line reason instead of the agent.
  */
-import type { ContainerSpec, JoinedRootfs, Rlimit, RootfsSpec, StartMessage } from './protocol.js';
+import type { ContainerSpec, JoinedRootfs, Rlimit, RootfsSpec, StartMessage, VolumeMount } from './protocol.js';
 import { encodeUtf8 } from './utf8.js';
 
 export class SpecError extends Error {
@@ -23,6 +23,11 @@ const MAX_GROUPS = 200;
 const MAX_RLIMITS = 16;
 /** /etc/resolv.conf and /etc/hosts of a networked pod: a few lines each. */
 const MAX_ETC_FILE_BYTES = 64 * 1024;
+/** The host's bound on a container's volume mounts (pod/volume-spec.ts). */
+const MAX_VOLUMES = 16;
+/** A volume's name: a directory of the pod's virtio-fs device, as the host names volumes. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const MAX_PATH_BYTES = 4096;
 
 function stringList(value: unknown, field: string, max = MAX_STRINGS): string[] {
   if (!Array.isArray(value) || !value.every(isCleanString)) throw new SpecError(`${field} must be a list of strings`);
@@ -56,6 +61,21 @@ function rlimits(value: unknown): Rlimit[] {
   });
 }
 
+/** An absolute path without "." or ".." components: it cannot leave the container's root by its own spelling. */
+const isTarget = (v: unknown): v is string =>
+  isCleanString(v) && v.startsWith('/') && v !== '/' && encodeUtf8(v).byteLength <= MAX_PATH_BYTES && !v.split('/').some((c) => c === '.' || c === '..');
+
+function volumes(value: unknown): VolumeMount[] {
+  if (!Array.isArray(value)) throw new SpecError('volumes must be a list');
+  if (value.length > MAX_VOLUMES) throw new SpecError(`volumes has ${value.length} items, at most ${MAX_VOLUMES} allowed`);
+  return value.map((item: Fields) => {
+    if (!isString(item?.name) || !VOLUME_NAME.test(item.name)) throw new SpecError('volume name must be 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit');
+    if (!isTarget(item.target)) throw new SpecError('volume target must be an absolute path other than / without . or .. components');
+    if (typeof item.readOnly !== 'boolean') throw new SpecError('volume readOnly must be true or false');
+    return { name: item.name, target: item.target, readOnly: item.readOnly };
+  });
+}
+
 export function parseStart(body: Fields): StartMessage {
   if (!isId(body.id)) throw new SpecError('id must be an integer from 1 to 2^32-1');
   const args = stringList(body.args, 'args');
@@ -80,6 +100,10 @@ export function parseStart(body: Fields): StartMessage {
     }
     if ('container' in spec.rootfs) throw new SpecError('network cannot be set when joining a container: the process has the container\'s');
     spec.network = { resolvConf: network.resolvConf, hosts: network.hosts };
+  }
+  if (body.volumes !== undefined) {
+    if ('container' in spec.rootfs) throw new SpecError('volumes cannot be set when joining a container: the process has the container\'s');
+    spec.volumes = volumes(body.volumes);
   }
   if (body.user !== undefined) {
     if (!isCleanString(body.user) || body.user.includes('\n')) throw new SpecError('user must be a string');

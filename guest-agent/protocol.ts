@@ -71,12 +71,22 @@ export interface Rlimit {
   hard: number | 'unlimited';
 }
 
+/** A pod volume in a container: the directory `name` of the pod's virtio-fs device, bound onto `target`. */
+export interface VolumeMount {
+  name: string;
+  /** Absolute, in the container. */
+  target: string;
+  readOnly: boolean;
+}
+
 export interface ContainerSpec {
   rootfs: RootfsSpec | JoinedRootfs;
   /** Not with a joined rootfs: the process has its container's. */
   hostname?: string;
   /** A networked pod's name resolution, written to the container's /etc/resolv.conf and /etc/hosts; not with a joined rootfs. */
   network?: { resolvConf: string; hosts: string };
+  /** The pod volumes the container mounts; not with a joined rootfs. */
+  volumes?: VolumeMount[];
   /** argv; args[0] is looked up in the container's PATH. */
   args: string[];
   /** "KEY=value" entries, as in an OCI image config. */

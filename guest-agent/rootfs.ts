@@ -2,14 +2,21 @@
  * The container's root, as a list of mount(2) calls: the image (a read-only
  * block device, or a directory) under an overlay whose upper layer is a
  * tmpfs, so the source is never written; then /proc, /sys, /dev, /dev/pts
- * bound in and a fresh tmpfs /tmp, as a container expects. The agent
+ * bound in and a fresh tmpfs /tmp, as a container expects; then the pod's
+ * volumes the container mounts: the pod's one virtio-fs device (tag
+ * VOLUMES_TAG: a directory per volume, served by virtiofsd on the host) is
+ * mounted in the container's state directory, and each volume's directory
+ * bound onto its target, read-only by a bind remount where asked. The agent
  * (agent/mounted-rootfs.ts) makes them and undoes them in reverse order.
  */
 import { joinPath } from './path.js';
-import type { RootfsSpec } from './protocol.js';
+import type { RootfsSpec, VolumeMount } from './protocol.js';
 
 /** mount(2) flags, as Linux numbers them. */
-export const MS = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, BIND: 0x1000 } as const;
+export const MS = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, REMOUNT: 0x20, BIND: 0x1000 } as const;
+
+/** The virtio-fs tag of the pod's volumes (vmm/devices/fs/device.ts on the host). */
+export const VOLUMES_TAG = 'vmctr-volumes';
 
 export interface MountCall {
   source: string;
@@ -21,18 +28,18 @@ export interface MountCall {
 }
 
 export interface MountStep {
-  /** Directories to create before the mount, target last. */
+  /** Directories to create before the mount, target last (none for a remount). */
   mkdir: string[];
   mount: MountCall;
   target: string;
 }
 
-const FLAG_NAMES: Array<[number, string]> = [[MS.RDONLY, 'ro'], [MS.NOSUID, 'nosuid'], [MS.NODEV, 'nodev'], [MS.NOEXEC, 'noexec'], [MS.BIND, 'bind']];
+const FLAG_NAMES: Array<[number, string]> = [[MS.REMOUNT, 'remount'], [MS.RDONLY, 'ro'], [MS.NOSUID, 'nosuid'], [MS.NODEV, 'nodev'], [MS.NOEXEC, 'noexec'], [MS.BIND, 'bind']];
 
 /** The mount(8) command line that makes the same call: how errors and tests name a mount. */
 export function describeMount(m: MountCall): string {
   const options = [m.data, ...FLAG_NAMES.filter(([flag]) => m.flags & flag).map(([, name]) => name)].filter(Boolean);
-  return ['mount', ...(m.fstype ? ['-t', m.fstype] : []), ...(options.length ? ['-o', options.join(',')] : []), m.source, m.target].join(' ');
+  return ['mount', ...(m.fstype ? ['-t', m.fstype] : []), ...(options.length ? ['-o', options.join(',')] : []), ...(m.source ? [m.source] : []), m.target].join(' ');
 }
 
 function step(mkdir: string[], source: string, target: string, fstype: string, flags: number, data = ''): MountStep {
@@ -40,7 +47,7 @@ function step(mkdir: string[], source: string, target: string, fstype: string, f
 }
 
 /** The mount steps for one container whose state lives under `dir`; `root` is where the container sees "/". */
-export function planRootfs(spec: RootfsSpec, dir: string): { root: string; steps: MountStep[] } {
+export function planRootfs(spec: RootfsSpec, dir: string, volumes: readonly VolumeMount[] = []): { root: string; steps: MountStep[] } {
   const lower = 'device' in spec ? joinPath(dir, 'lower') : spec.directory;
   const scratch = joinPath(dir, 'scratch');
   const upper = joinPath(scratch, 'upper'), work = joinPath(scratch, 'work');
@@ -55,5 +62,15 @@ export function planRootfs(spec: RootfsSpec, dir: string): { root: string; steps
   }
   const tmp = joinPath(root, 'tmp');
   steps.push(step([tmp], 'tmpfs', tmp, 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=1777'));
+  if (volumes.length === 0) return { root, steps };
+  const shared = joinPath(dir, 'volumes');
+  steps.push(step([shared], VOLUMES_TAG, shared, 'virtiofs', 0));
+  // Shallower targets first: a volume at /data/cache lands inside the one at /data, not under it.
+  const depth = (path: string) => path.split('/').filter(Boolean).length;
+  for (const volume of [...volumes].sort((a, b) => depth(a.target) - depth(b.target))) {
+    const target = joinPath(root, volume.target);
+    steps.push(step([target], joinPath(shared, volume.name), target, '', MS.BIND));
+    if (volume.readOnly) steps.push(step([], '', target, '', MS.REMOUNT | MS.BIND | MS.RDONLY));
+  }
   return { root, steps };
 }

@@ -223,7 +223,7 @@ export class Container {
   /** Mounts the container's root and writes its /etc/hostname and, networked, /etc/resolv.conf and /etc/hosts. */
   private mount(spec: RootfsSpec): Placement {
     try {
-      this.rootfs = MountedRootfs.mount(this.platform, spec, joinPath(this.options.stateDir, String(this.spec.id)));
+      this.rootfs = MountedRootfs.mount(this.platform, spec, joinPath(this.options.stateDir, String(this.spec.id)), this.spec.volumes);
     } catch (err) {
       throw new Error(`rootfs: ${oneLine(err)}`);
     }

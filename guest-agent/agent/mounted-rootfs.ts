@@ -1,6 +1,6 @@
 /** A container's root filesystem, mounted as rootfs.ts plans it; unmounted in reverse order. */
-import { describeMount, planRootfs } from '../rootfs.js';
-import type { RootfsSpec } from '../protocol.js';
+import { MS, describeMount, planRootfs } from '../rootfs.js';
+import type { RootfsSpec, VolumeMount } from '../protocol.js';
 import type { Platform } from './platform.js';
 
 export class MountedRootfs {
@@ -10,8 +10,8 @@ export class MountedRootfs {
     private readonly targets: string[],
   ) {}
 
-  static mount(platform: Platform, spec: RootfsSpec, dir: string): MountedRootfs {
-    const { root, steps } = planRootfs(spec, dir);
+  static mount(platform: Platform, spec: RootfsSpec, dir: string, volumes: readonly VolumeMount[] = []): MountedRootfs {
+    const { root, steps } = planRootfs(spec, dir, volumes);
     const done: string[] = [];
     try {
       for (const step of steps) {
@@ -23,7 +23,8 @@ export class MountedRootfs {
         } catch (err) {
           throw new Error(`${describeMount(step.mount)}: ${(err as Error).message.replace(/^mount [^:]*: /, '')}`);
         }
-        done.push(step.target);
+        // A remount changes a mount already counted: one unmount undoes both.
+        if (!(step.mount.flags & MS.REMOUNT)) done.push(step.target);
       }
     } catch (err) {
       new MountedRootfs(platform, root, done).unmount();

@@ -199,3 +199,19 @@ test('a networked pod\'s /etc/resolv.conf and /etc/hosts are written into the co
     t.regex((r.exit as { error: string }).error, why);
   }
 });
+
+test('bad volume mounts are refused before anything is mounted, with a one-line reason', async (t) => {
+  for (const [bad, why] of [
+    ['data', /volumes must be a list/],
+    [[{ name: '../x', target: '/data', readOnly: false }], /volume name must be/],
+    [[{ name: 'data', target: 'data', readOnly: false }], /volume target must be an absolute path/],
+    [[{ name: 'data', target: '/', readOnly: false }], /volume target must be an absolute path other than \//],
+    [[{ name: 'data', target: '/a/../../etc', readOnly: false }], /without \. or \.\. components/],
+    [[{ name: 'data', target: '/data', readOnly: 'yes' }], /volume readOnly must be true or false/],
+    [Array.from({ length: 17 }, (_, i) => ({ name: `v${i}`, target: `/v${i}`, readOnly: false })), /volumes has 17 items, at most 16/],
+  ] as const) {
+    const r = await runContainer(agent.client, { ...sh('true'), volumes: bad as unknown as [] });
+    t.like(r.exit, { code: 125 });
+    t.regex((r.exit as { error: string }).error, why);
+  }
+});

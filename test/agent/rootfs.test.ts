@@ -25,3 +25,25 @@ test('a directory is the lower layer as it is: no mount of its own', (t) => {
   t.is(steps.length, 7);
   t.regex(steps[1]!.mount.data, /lowerdir=\/srv\/rootfs,/);
 });
+
+test('volumes: the pod\'s virtio-fs device in the state directory, each volume bound onto its target, shallower first, read-only ones remounted', (t) => {
+  const { steps } = planRootfs({ device: '/dev/vdb', fstype: 'ext4' }, '/run/vmctr/3', [
+    { name: 'cache', target: '/data/cache', readOnly: false },
+    { name: 'data', target: '/data', readOnly: true },
+  ]);
+  t.deepEqual(
+    steps.slice(8).map((s) => describeMount(s.mount)),
+    [
+      'mount -t virtiofs vmctr-volumes /run/vmctr/3/volumes',
+      'mount -o bind /run/vmctr/3/volumes/data /run/vmctr/3/root/data',
+      'mount -o remount,ro,bind /run/vmctr/3/root/data',
+      'mount -o bind /run/vmctr/3/volumes/cache /run/vmctr/3/root/data/cache',
+    ],
+  );
+  t.deepEqual(steps[10]!.mkdir, [], 'a remount creates nothing');
+});
+
+test('no volumes: no virtio-fs mount', (t) => {
+  const { steps } = planRootfs({ device: '/dev/vdb', fstype: 'ext4' }, '/run/vmctr/4', []);
+  t.false(steps.some((s) => s.mount.fstype === 'virtiofs'));
+});
