@@ -54,6 +54,17 @@ export class PodDir {
   get consoleLog(): string {
     return join(this.path, 'console.log');
   }
+  /** The pod's volumes as the guest sees them (pod/volume-backend.ts): a directory per volume. */
+  get volumesDir(): string {
+    return join(this.path, 'volumes');
+  }
+  /** virtiofsd's vhost-user socket: shorter than the control socket's name, so within sun_path as that one is. */
+  get volumesSocket(): string {
+    return join(this.path, 'fs.sock');
+  }
+  get volumesLog(): string {
+    return join(this.path, 'virtiofsd.log');
+  }
   get logsDir(): string {
     return join(this.path, 'logs');
   }
