@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vmctr::InitRandom(env, exports);
   vmctr::InitProcess(env, exports);
   vmctr::InitSocket(env, exports);
+  vmctr::InitUnixStream(env, exports);
   vmctr::InitVhostNet(env, exports);
   return exports;
 }

@@ -9,5 +9,6 @@ void InitEventFd(Napi::Env env, Napi::Object exports);
 void InitRandom(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
+void InitUnixStream(Napi::Env env, Napi::Object exports);
 void InitVhostNet(Napi::Env env, Napi::Object exports);
 }  // namespace vmctr

@@ -79,6 +79,12 @@ export interface NativeAddon {
   unixDatagramBind(path: string): number;
   /** recv(2) of the next datagram, at most `maxBytes`, never blocking: null when none is queued. */
   recvDatagram(fd: number, maxBytes: number): Buffer | null;
+  /** A blocking, close-on-exec Unix stream socket connected to `path`; a send or receive waiting longer than `timeoutMs` fails with EAGAIN. */
+  unixStreamConnect(path: string, timeoutMs: number): number;
+  /** sendmsg(2) of all of `data` with `fds` (at most 16) as one SCM_RIGHTS message; a short send is an error. */
+  sendWithFds(fd: number, data: Uint8Array, fds: readonly number[]): void;
+  /** One recvmsg(2) of at most `maxBytes`: received fds are close-on-exec, those beyond `maxFds` closed; EOF gives no bytes. */
+  recvWithFds(fd: number, maxBytes: number, maxFds: number): { bytes: Buffer; fds: number[] };
   /** Attaches to the existing tap `name` (ENODEV if none; EINVAL if not a tap), with no packet info and a virtio-net header of `vnetHeaderSize` bytes. */
   tapOpen(name: string, vnetHeaderSize: number): { fd: number; name: string };
   /** TUNSETOFFLOAD: the TUN_F_* offloads the tap's reader takes. */
