@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { JsonSyntaxError, readJson, type JsonValue } from './json-reader.js';
 import { DEFAULT_IMAGE } from './rootfs-source.js';
+import { SAFE_NAME, SAFE_NAME_EXPECTED, SAFE_NAME_MAX, shown } from './spec-text.js';
 
 export interface AppSpec {
   /** Unique in the pod; matches APP_NAME. */
@@ -49,10 +50,9 @@ export type AppDraft = Omit<AppSpec, 'name'> & { name?: string | undefined };
  * rng take 4. A pod is a few apps, not a cluster.
  */
 export const MAX_APPS = 15;
-/** A name that is safe as a file name, a disk label and in messages, as rkt's app names. */
-export const APP_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-export const APP_NAME_EXPECTED = 'a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit';
-const APP_NAME_MAX = 63;
+/** An app's name, by the rule of every name in a pod (spec-text.ts). */
+export const APP_NAME = SAFE_NAME;
+export const APP_NAME_EXPECTED = SAFE_NAME_EXPECTED;
 /** The name of an app whose image gives nothing usable (`/`, `.tar`). */
 const FALLBACK_APP_NAME = 'app';
 /** What a tar rootfs's file name ends with (rootfs-disk.ts reads the file's content, not its name: these are for naming only). */
@@ -98,7 +98,7 @@ export function defaultAppName(image: string): string {
     // The digest first (it holds a ":"), then the path: a registry's port is in its first component.
     name = image.split('@')[0]!.split('/').at(-1)!.split(':')[0]!;
   }
-  name = name.replace(/[^a-zA-Z0-9_.-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, APP_NAME_MAX);
+  name = name.replace(/[^a-zA-Z0-9_.-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, SAFE_NAME_MAX);
   return name === '' ? FALLBACK_APP_NAME : name;
 }
 
@@ -129,19 +129,11 @@ export function nameApps(drafts: readonly AppDraft[], labels: AppLabels): AppSpe
     if (name === undefined) {
       const base = defaultAppName(app.image);
       name = base;
-      for (let n = 2; taken.has(name); n++) name = `${base.slice(0, APP_NAME_MAX - `-${n}`.length)}-${n}`;
+      for (let n = 2; taken.has(name); n++) name = `${base.slice(0, SAFE_NAME_MAX - `-${n}`.length)}-${n}`;
       taken.set(name, index);
     }
     return { name, ...app };
   });
-}
-
-/** How much of a string an error shows: a value may be 64 KiB. */
-const MAX_SHOWN = 60;
-
-/** A string as messages show it: quoted, escaped onto one line, and cut short. */
-function shown(value: string): string {
-  return JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}...` : value);
 }
 
 /** A JSON value as "got ..." shows it. */
