@@ -11,7 +11,7 @@
 // so that a mistake is one line before anything starts.
 import { readFileSync } from 'node:fs';
 import {
-  APP_NAME, APP_NAME_EXPECTED, manifestVolumeOrigin, MAX_APPS, nameApps, parsePodManifest, PodSpecError,
+  APP_NAME, APP_NAME_EXPECTED, manifestVolumeOrigin, MAX_APPS, MAX_POD_DEVICES, nameApps, parsePodManifest, podDevices, PodSpecError,
   type AppDraft, type AppSpec, type PodManifest, type PodSpec,
 } from '../pod/pod-spec.js';
 import { resolveVolumeSources } from '../pod/volume-source.js';
@@ -182,8 +182,10 @@ export function parseRunApps(argv: readonly string[], readManifest: ManifestRead
     volumes = given.volumes;
     originOf = (i) => given.origins[i]!;
   }
+  const declared: PodSpec = { apps, volumes, exitOnFirst: exitOnFirst || (manifest?.exitOnFirst ?? false) };
+  checkDevices(declared, podFlags.net);
   // Last: the only check that depends on the host.
-  const pod: PodSpec = { apps, volumes: volumeUsage(() => resolveVolumeSources(volumes, originOf)), exitOnFirst: exitOnFirst || (manifest?.exitOnFirst ?? false) };
+  const pod: PodSpec = { ...declared, volumes: volumeUsage(() => resolveVolumeSources(volumes, originOf)) };
 
   return {
     request: {
@@ -206,6 +208,16 @@ function volumeUsage<T>(check: () => T): T {
     if (err instanceof VolumeSpecError) throw usage(err.message);
     throw err;
   }
+}
+
+/** Refuses a pod whose apps, volumes and network (`net`, as --net gives it) need more devices than a pod has. */
+function checkDevices(pod: PodSpec, net: string | undefined): void {
+  const networked = net !== undefined && net !== 'none';
+  const devices = podDevices(pod, networked);
+  if (devices <= MAX_POD_DEVICES) return;
+  const needs = [`${pod.apps.length} apps (a disk each)`, ...(pod.volumes.length > 0 ? ['volumes (one device for all)'] : []), ...(networked ? [`--net ${shown(net!)} (one)`] : [])];
+  const listed = needs.length > 1 ? `${needs.slice(0, -1).join(', ')} and ${needs.at(-1)}` : needs[0];
+  throw usage(`a pod has ${MAX_POD_DEVICES} devices for its apps, volumes and network: ${listed} need ${devices}`);
 }
 
 function nameCommandLineApps(drafts: AppDraft[]): AppSpec[] {

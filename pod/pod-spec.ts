@@ -54,11 +54,20 @@ export interface PodManifest extends PodSpec {
 export type AppDraft = Omit<AppSpec, 'name'> & { name?: string | undefined };
 
 /**
- * Each app has its own disk, a virtio-blk device with its own interrupt line:
- * the VMM has 19 (GSI 5 to 23) and a pod's agent disk, console, agent port and
- * rng take 4. A pod is a few apps, not a cluster.
+ * Each virtio device has its own interrupt line: the VMM has 19 (GSI 5 to
+ * 23) and a pod's agent disk, console, agent port and rng take 4. The rest
+ * are the pod's: a disk (virtio-blk) per app, one virtio-fs device for all
+ * its volumes, one virtio-net device on a network. A pod is a few apps, not
+ * a cluster.
  */
-export const MAX_APPS = 15;
+export const MAX_POD_DEVICES = 19 - 4;
+/** Apps in a pod: as many as its devices allow, without volumes or a network. */
+export const MAX_APPS = MAX_POD_DEVICES;
+
+/** The devices of `pod`'s own (of MAX_POD_DEVICES), on a network or not. */
+export function podDevices(pod: PodSpec, networked: boolean): number {
+  return pod.apps.length + (pod.volumes.length > 0 ? 1 : 0) + (networked ? 1 : 0);
+}
 
 /** An app's name, by the rule of every name in a pod (spec-text.ts). */
 export const APP_NAME = SAFE_NAME;

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { parseRunApps, type ManifestReader, type PodFlags } from '../../cli/run-apps.js';
 import { parseRunArgv } from './run-argv.js';
 import { UserError } from '../../cli/user-error.js';
-import { MAX_APPS, type AppSpec } from '../../pod/pod-spec.js';
+import { MAX_APPS, MAX_POD_DEVICES, type AppSpec } from '../../pod/pod-spec.js';
 import { MAX_CPUS } from '../../vmm/vm.js';
 import { repoRoot } from '../lab/exec.js';
 
@@ -106,8 +106,10 @@ test('every other mistake is one line, naming the app after the first', (t) => {
   for (const [argv, message] of cases) refused(t, argv, message);
 });
 
+/** `n` apps of alpine on the command line. */
+const apps = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? ['alpine'] : ['---', 'alpine'])).flat();
+
 test('at most MAX_APPS (15) apps', (t) => {
-  const apps = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? ['alpine'] : ['---', 'alpine'])).flat();
   t.is(parsed(apps(MAX_APPS)).pod.apps.length, MAX_APPS);
   t.is(parsed(apps(MAX_APPS)).pod.apps.at(-1)?.name, `alpine-${MAX_APPS}`);
   refused(t, apps(MAX_APPS + 1), `a pod has at most ${MAX_APPS} apps (each has its own disk), got ${MAX_APPS + 1}`);
@@ -243,4 +245,16 @@ test('volumes in a manifest: a relative source from the manifest\'s directory, i
     [['-v', '/srv:/srv', '--pod', 'pod.json'], '-v/--mount-host cannot be used with --pod: give each app\'s "mounts" in pod.json'],
   ];
   for (const [argv, message] of cases) refused(t, argv, message, () => manifest);
+});
+
+test(`a pod's apps, volumes and network share ${MAX_POD_DEVICES} devices: a disk per app, one for all volumes, one for --net`, (t) => {
+  const n = MAX_POD_DEVICES;
+  t.is(parsed(['--net', 'none', ...apps(n)]).pod.apps.length, n, '--net none takes no device');
+  t.is(parsed(['--net', 'vmctr0', ...apps(n - 1)]).pod.apps.length, n - 1);
+  t.is(parsed(['--volume', 'a,kind=empty', '--volume', 'b,kind=empty', ...apps(n - 1)]).pod.volumes.length, 2, 'all volumes are one device');
+  refused(t, ['--net', 'vmctr0', ...apps(n)], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and --net vmctr0 (one) need ${n + 1}`);
+  refused(t, ['-v', `${work}/data:/d`, ...apps(n)], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and volumes (one device for all) need ${n + 1}`);
+  refused(t, ['--net=vmctr0', '--volume', 'a,kind=empty', ...apps(n - 1)], `a pod has ${n} devices for its apps, volumes and network: ${n - 1} apps (a disk each), volumes (one device for all) and --net vmctr0 (one) need ${n + 1}`);
+  const full = JSON.stringify({ volumes: [{ name: 'a', kind: 'empty' }], apps: Array.from({ length: n }, () => ({ image: 'alpine' })) });
+  refused(t, ['--pod', 'pod.json'], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and volumes (one device for all) need ${n + 1}`, () => full);
 });
