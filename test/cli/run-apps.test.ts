@@ -258,3 +258,23 @@ test(`a pod's apps, volumes and network share ${MAX_POD_DEVICES} devices: a disk
   const full = JSON.stringify({ volumes: [{ name: 'a', kind: 'empty' }], apps: Array.from({ length: n }, () => ({ image: 'alpine' })) });
   refused(t, ['--pod', 'pod.json'], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and volumes (one device for all) need ${n + 1}`, () => full);
 });
+
+test('docs/pod-manifest.md: its volumes manifest and its command line are the same pod', (t) => {
+  const doc = readFileSync(join(repoRoot, 'docs/pod-manifest.md'), 'utf8');
+  const json = [...doc.matchAll(/```json\n([^`]*)```/g)].map((m) => m[1]!).find((text) => text.includes('"volumes"'));
+  t.truthy(json);
+  const dir = join(work, 'docs');
+  mkdirSync(join(dir, 'site'), { recursive: true });
+  const fromManifest = parsed(['--pod', join(dir, 'pod.json')], () => json!);
+  const fromArgv = parsed([
+    '--volume', `site,kind=host,source=${relative(process.cwd(), join(dir, 'site'))},readOnly=true`, '--volume', 'cache,kind=empty',
+    '--app-name', 'web', '--mount', 'volume=site,target=/usr/share/nginx/html', '--mount', 'volume=cache,target=/var/cache/nginx', 'docker.io/library/nginx:1.25',
+    '---', '--app-name', 'warmer', '--mount', 'volume=cache,target=/cache,readOnly=true', 'default', 'sh', '-c', 'sleep 3600',
+  ]);
+  t.deepEqual(fromManifest, fromArgv);
+  t.deepEqual(fromManifest.pod.volumes, [{ name: 'site', kind: 'host', source: join(dir, 'site'), readOnly: true }, { name: 'cache', kind: 'empty', readOnly: false }]);
+  t.deepEqual(fromManifest.pod.apps.map((a) => a.mounts.map((m) => `${m.volume}:${m.target}:${m.readOnly ? 'ro' : 'rw'}`)), [
+    ['site:/usr/share/nginx/html:ro', 'cache:/var/cache/nginx:rw'],
+    ['cache:/cache:ro'],
+  ]);
+});
