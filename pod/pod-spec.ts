@@ -1,14 +1,20 @@
 // What a pod runs, as pure data: its apps (containers, as rkt calls them),
-// each with its own root filesystem, command, environment, user and working
-// directory, all in the pod's one microVM. Two parsers produce it: run's
+// each with its own root filesystem, command, environment, user, working
+// directory and mounts of the pod's volumes (volume-spec.ts), all in the
+// pod's one microVM. Two parsers produce it: run's
 // command line (cli/run-apps.ts) and a pod manifest (parsePodManifest
 // below, docs/pod-manifest.md). The pod-wide settings (cpus, memory, name,
 // hostname, ...) stay run's flags; a manifest may give cpus, memory and
 // hostname too, and the command line's win (cli/run-apps.ts merges them).
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../vmm/vm.js';
 import { JsonSyntaxError, readJson, type JsonValue } from './json-reader.js';
 import { DEFAULT_IMAGE } from './rootfs-source.js';
+import { SAFE_NAME, SAFE_NAME_EXPECTED, SAFE_NAME_MAX, shown } from './spec-text.js';
+import {
+  checkMounts, checkVolumes, KIND_EXPECTED, MAX_MOUNTS, MAX_VOLUMES, VolumeSpecError,
+  type MountDraft, type MountSpec, type Origin, type VolumeDraft, type VolumeSpec,
+} from './volume-spec.js';
 
 export interface AppSpec {
   /** Unique in the pod; matches APP_NAME. */
@@ -23,11 +29,15 @@ export interface AppSpec {
   workdir?: string;
   /** USER[:GROUP], by name or id; default: the image's. */
   user?: string;
+  /** The pod's volumes this app sees, in the order given; at most MAX_MOUNTS. */
+  mounts: MountSpec[];
 }
 
 export interface PodSpec {
   /** 1 to MAX_APPS, in the order given. */
   apps: AppSpec[];
+  /** At most MAX_VOLUMES, each mounted by any number of apps (none included). */
+  volumes: VolumeSpec[];
   /** The pod ends when its first app fails, rather than when all have ended. */
   exitOnFirst: boolean;
 }
@@ -44,15 +54,24 @@ export interface PodManifest extends PodSpec {
 export type AppDraft = Omit<AppSpec, 'name'> & { name?: string | undefined };
 
 /**
- * Each app has its own disk, a virtio-blk device with its own interrupt line:
- * the VMM has 19 (GSI 5 to 23) and a pod's agent disk, console, agent port and
- * rng take 4. A pod is a few apps, not a cluster.
+ * Each virtio device has its own interrupt line: the VMM has 19 (GSI 5 to
+ * 23) and a pod's agent disk, console, agent port and rng take 4. The rest
+ * are the pod's: a disk (virtio-blk) per app, one virtio-fs device for all
+ * its volumes, one virtio-net device on a network. A pod is a few apps, not
+ * a cluster.
  */
-export const MAX_APPS = 15;
-/** A name that is safe as a file name, a disk label and in messages, as rkt's app names. */
-export const APP_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-export const APP_NAME_EXPECTED = 'a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit';
-const APP_NAME_MAX = 63;
+export const MAX_POD_DEVICES = 19 - 4;
+/** Apps in a pod: as many as its devices allow, without volumes or a network. */
+export const MAX_APPS = MAX_POD_DEVICES;
+
+/** The devices of `pod`'s own (of MAX_POD_DEVICES), on a network or not. */
+export function podDevices(pod: PodSpec, networked: boolean): number {
+  return pod.apps.length + (pod.volumes.length > 0 ? 1 : 0) + (networked ? 1 : 0);
+}
+
+/** An app's name, by the rule of every name in a pod (spec-text.ts). */
+export const APP_NAME = SAFE_NAME;
+export const APP_NAME_EXPECTED = SAFE_NAME_EXPECTED;
 /** The name of an app whose image gives nothing usable (`/`, `.tar`). */
 const FALLBACK_APP_NAME = 'app';
 /** What a tar rootfs's file name ends with (rootfs-disk.ts reads the file's content, not its name: these are for naming only). */
@@ -98,7 +117,7 @@ export function defaultAppName(image: string): string {
     // The digest first (it holds a ":"), then the path: a registry's port is in its first component.
     name = image.split('@')[0]!.split('/').at(-1)!.split(':')[0]!;
   }
-  name = name.replace(/[^a-zA-Z0-9_.-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, APP_NAME_MAX);
+  name = name.replace(/[^a-zA-Z0-9_.-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, SAFE_NAME_MAX);
   return name === '' ? FALLBACK_APP_NAME : name;
 }
 
@@ -129,19 +148,11 @@ export function nameApps(drafts: readonly AppDraft[], labels: AppLabels): AppSpe
     if (name === undefined) {
       const base = defaultAppName(app.image);
       name = base;
-      for (let n = 2; taken.has(name); n++) name = `${base.slice(0, APP_NAME_MAX - `-${n}`.length)}-${n}`;
+      for (let n = 2; taken.has(name); n++) name = `${base.slice(0, SAFE_NAME_MAX - `-${n}`.length)}-${n}`;
       taken.set(name, index);
     }
     return { name, ...app };
   });
-}
-
-/** How much of a string an error shows: a value may be 64 KiB. */
-const MAX_SHOWN = 60;
-
-/** A string as messages show it: quoted, escaped onto one line, and cut short. */
-function shown(value: string): string {
-  return JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}...` : value);
 }
 
 /** A JSON value as "got ..." shows it. */
@@ -152,8 +163,10 @@ function got(value: JsonValue | undefined): string {
   return typeof value === 'string' ? shown(value) : String(value);
 }
 
-const POD_FIELDS = ['apps', 'exitOnFirst', 'cpus', 'memory', 'hostname'] as const;
-const APP_FIELDS = ['name', 'image', 'command', 'env', 'workdir', 'user'] as const;
+const POD_FIELDS = ['apps', 'volumes', 'exitOnFirst', 'cpus', 'memory', 'hostname'] as const;
+const APP_FIELDS = ['name', 'image', 'command', 'env', 'workdir', 'user', 'mounts'] as const;
+const VOLUME_FIELDS = ['name', 'kind', 'source', 'readOnly'] as const;
+const MOUNT_FIELDS = ['volume', 'target', 'readOnly'] as const;
 /** How far a misspelt field may be from a known one to be suggested. */
 const MAX_SUGGESTION_DISTANCE = 2;
 
@@ -168,6 +181,12 @@ function distance(a: string, b: string): number {
     previous = current;
   }
   return previous[y.length]!;
+}
+
+/** Why `key` is not one of `fields`: the nearest known name when one is close (`readonly`: `did you mean "readOnly"?`), or all of them. */
+export function unknownFieldHint(key: string, fields: readonly string[]): string {
+  const [nearest] = [...fields].sort((a, b) => distance(key, a) - distance(key, b));
+  return nearest !== undefined && distance(key, nearest) <= MAX_SUGGESTION_DISTANCE ? `did you mean "${nearest}"?` : `expected one of ${fields.join(', ')}`;
 }
 
 /** A field's path: `apps[0].env`, or `apps[0]["odd key"]` for a key that is no identifier. */
@@ -193,9 +212,7 @@ class ManifestReader {
     if (!(value instanceof Map)) throw this.expected(path, what, value);
     for (const key of value.keys()) {
       if ((fields as readonly string[]).includes(key)) continue;
-      const [nearest] = [...fields].sort((a, b) => distance(key, a) - distance(key, b));
-      const hint = nearest !== undefined && distance(key, nearest) <= MAX_SUGGESTION_DISTANCE ? `did you mean "${nearest}"?` : `expected one of ${fields.join(', ')}`;
-      throw this.error(fieldPath(path, key), `unknown field (${hint})`);
+      throw this.error(fieldPath(path, key), `unknown field (${unknownFieldHint(key, fields)})`);
     }
     return value as Map<K, JsonValue>;
   }
@@ -227,7 +244,40 @@ class ManifestReader {
     return value;
   }
 
-  app(value: JsonValue, path: string): AppDraft {
+  /** An array of at most `max` entries, `what` they are, each read by `read`. */
+  list<T>(value: JsonValue | undefined, path: string, what: string, max: number, read: (entry: JsonValue, path: string) => T): T[] {
+    if (!Array.isArray(value)) throw this.expected(path, `an array of ${what}`, value);
+    if (value.length > max) throw this.error(path, `expected at most ${max} ${what}, got ${value.length}`);
+    return value.map((entry, i) => read(entry, `${path}[${i}]`));
+  }
+
+  volume(value: JsonValue, path: string): VolumeDraft {
+    const fields = this.object(value, path, 'a volume: an object with "name" and "kind"', VOLUME_FIELDS);
+    const source = fields.get('source');
+    const readOnly = fields.get('readOnly');
+    // checkVolumes checks the name's form and the kind's value; these are the JSON types.
+    return {
+      name: this.string(fields.get('name'), `${path}.name`, SAFE_NAME_EXPECTED),
+      kind: this.string(fields.get('kind'), `${path}.kind`, KIND_EXPECTED),
+      source: source === undefined ? undefined : this.string(source, `${path}.source`, 'a host directory'),
+      readOnly: readOnly === undefined ? false : this.boolean(readOnly, `${path}.readOnly`),
+      origin: manifestOrigin(this.source, path),
+    };
+  }
+
+  mount(value: JsonValue, path: string): MountDraft {
+    const fields = this.object(value, path, 'a mount: an object with "volume" and "target"', MOUNT_FIELDS);
+    const readOnly = fields.get('readOnly');
+    return {
+      volume: this.string(fields.get('volume'), `${path}.volume`, 'the name of one of the pod\'s volumes'),
+      target: this.string(fields.get('target'), `${path}.target`, 'an absolute path'),
+      readOnly: readOnly === undefined ? false : this.boolean(readOnly, `${path}.readOnly`),
+      origin: manifestOrigin(this.source, path),
+    };
+  }
+
+  /** An app, whose mounts are of `volumes`. */
+  app(value: JsonValue, path: string, volumes: readonly VolumeSpec[]): AppDraft {
     const fields = this.object(value, path, `an app: an object with "image"`, APP_FIELDS);
     const optional = <T>(key: (typeof APP_FIELDS)[number], read: (v: JsonValue, p: string) => T): T | undefined => {
       const v = fields.get(key);
@@ -240,18 +290,42 @@ class ManifestReader {
     const env = optional('env', (v, p) => this.strings(v, p, { array: 'an array of "KEY=VALUE" strings', entry: '"KEY=VALUE"' }, ENV_ENTRY)) ?? [];
     const workdir = optional('workdir', (v, p) => this.string(v, p, 'an absolute path', ABSOLUTE_PATH));
     const user = optional('user', (v, p) => this.string(v, p, 'USER[:GROUP], by name or id', NOT_EMPTY));
+    const mountDrafts = optional('mounts', (v, p) => this.list(v, p, 'mounts', MAX_MOUNTS, (m, mp) => this.mount(m, mp))) ?? [];
+    const mounts = asPodSpecError(() => checkMounts(mountDrafts, volumes));
     // Absent fields rather than undefined ones: the spec is plain data, compared and serialised as such.
-    return { ...(name === undefined ? {} : { name }), image, command, env, ...(workdir === undefined ? {} : { workdir }), ...(user === undefined ? {} : { user }) };
+    return { ...(name === undefined ? {} : { name }), image, command, env, ...(workdir === undefined ? {} : { workdir }), ...(user === undefined ? {} : { user }), mounts };
+  }
+}
+
+/** Where the manifest `source` gives the volume or mount at `path`, for volume-spec.ts's errors. */
+function manifestOrigin(source: string, path: string): Origin {
+  return { label: path, field: (name) => `${source}: ${path}.${name}` };
+}
+
+/** Where the manifest `source` gives its volume `index`: for volume-source.ts's errors about its source. */
+export function manifestVolumeOrigin(source: string, index: number): Origin {
+  return manifestOrigin(source, `volumes[${index}]`);
+}
+
+/** `check()`'s result, its VolumeSpecError (already one line naming the file and the field) as a PodSpecError. */
+function asPodSpecError<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof VolumeSpecError) throw new PodSpecError(err.message);
+    throw err;
   }
 }
 
 /**
  * The pod that manifest `text` describes (docs/pod-manifest.md); `source`
- * (its file name) starts every error. Each mistake is one PodSpecError
- * line: `pod.json: apps[1].env[0]: expected "KEY=VALUE", got "FOO"`, or
- * `pod.json:3:14: ...` for the JSON syntax.
+ * (its file name) starts every error, and a volume's relative source is
+ * resolved against `directory`, the manifest's. Each mistake is one
+ * PodSpecError line: `pod.json: apps[1].env[0]: expected "KEY=VALUE", got
+ * "FOO"`, or `pod.json:3:14: ...` for the JSON syntax. A host volume's
+ * source is not looked at here (volume-source.ts does).
  */
-export function parsePodManifest(text: string, source: string): PodManifest {
+export function parsePodManifest(text: string, source: string, directory = dirname(source)): PodManifest {
   let json: JsonValue;
   try {
     json = readJson(text);
@@ -264,10 +338,13 @@ export function parsePodManifest(text: string, source: string): PodManifest {
   const appsValue = pod.get('apps');
   if (!Array.isArray(appsValue)) throw r.expected('apps', `an array of 1 to ${MAX_APPS} apps`, appsValue);
   if (appsValue.length < 1 || appsValue.length > MAX_APPS) throw r.expected('apps', `1 to ${MAX_APPS} apps`, appsValue.length);
-  const drafts = appsValue.map((app, i) => r.app(app, `apps[${i}]`));
+  const volumesValue = pod.get('volumes');
+  const volumeDrafts = volumesValue === undefined ? [] : r.list(volumesValue, 'volumes', 'volumes', MAX_VOLUMES, (v, path) => r.volume(v, path));
+  const volumes = asPodSpecError(() => checkVolumes(volumeDrafts, directory));
+  const drafts = appsValue.map((app, i) => r.app(app, `apps[${i}]`, volumes));
   const apps = nameApps(drafts, { app: (i) => `apps[${i}]`, name: (i) => `${source}: apps[${i}].name` });
 
-  const manifest: PodManifest = { apps, exitOnFirst: false };
+  const manifest: PodManifest = { apps, volumes, exitOnFirst: false };
   const set = <K extends 'exitOnFirst' | 'cpus' | 'memory' | 'hostname'>(key: K, read: (v: JsonValue) => PodManifest[K]) => {
     const v = pod.get(key);
     if (v !== undefined) manifest[key] = read(v);

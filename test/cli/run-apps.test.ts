@@ -1,10 +1,11 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { parseRunApps, type ManifestReader, type PodFlags } from '../../cli/run-apps.js';
 import { parseRunArgv } from './run-argv.js';
 import { UserError } from '../../cli/user-error.js';
-import { MAX_APPS, type AppSpec } from '../../pod/pod-spec.js';
+import { MAX_APPS, MAX_POD_DEVICES, type AppSpec } from '../../pod/pod-spec.js';
 import { MAX_CPUS } from '../../vmm/vm.js';
 import { repoRoot } from '../lab/exec.js';
 
@@ -16,7 +17,7 @@ const podDefaults: PodFlags = { rm: false, detach: false, name: undefined, hostn
 const noFiles: ManifestReader = (path) => {
   throw new Error(`ENOENT: no such file or directory, open '${path}'`);
 };
-const app = (name: string, image: string, more: Partial<AppSpec> = {}): AppSpec => ({ name, image, command: [], env: [], ...more });
+const app = (name: string, image: string, more: Partial<AppSpec> = {}): AppSpec => ({ name, image, command: [], env: [], mounts: [], ...more });
 
 function parsed(argv: string[], read = noFiles) {
   const result = parseRunApps(argv, read);
@@ -45,7 +46,7 @@ test('one app: the command line run reads today, its app named after its image',
     const name = argv.includes('./rootfs.tar') ? 'rootfs' : 'default';
     t.deepEqual(parsed(argv), {
       request: { flags: pod },
-      pod: { apps: [{ name, image: today.rootfs, command: today.command, env, ...(workdir ? { workdir } : {}), ...(user ? { user } : {}) }], exitOnFirst: false },
+      pod: { apps: [{ name, image: today.rootfs, command: today.command, env, ...(workdir ? { workdir } : {}), ...(user ? { user } : {}), mounts: [] }], volumes: [], exitOnFirst: false },
     }, argv.join(' '));
   }
 });
@@ -53,12 +54,13 @@ test('one app: the command line run reads today, its app named after its image',
 test('two and three apps, each with its own flags, image and command', (t) => {
   t.deepEqual(parsed(['--rm', '--memory', '512', '-e', 'A=1', 'default', 'sleep', '1', '---', '-e', 'B=2', '-u', 'nobody', 'docker.io/library/alpine:3.19']), {
     request: { flags: { ...podDefaults, rm: true, memory: 512 } },
-    pod: { apps: [app('default', 'default', { command: ['sleep', '1'], env: ['A=1'] }), app('alpine', 'docker.io/library/alpine:3.19', { env: ['B=2'], user: 'nobody' })], exitOnFirst: false },
+    pod: { apps: [app('default', 'default', { command: ['sleep', '1'], env: ['A=1'] }), app('alpine', 'docker.io/library/alpine:3.19', { env: ['B=2'], user: 'nobody' })], volumes: [], exitOnFirst: false },
   });
   t.deepEqual(parsed(['--exit-on-first', '--app-name', 'main', 'alpine', '---', 'alpine', '---', '-w', '/srv', '--app-name=web', '-e', 'PORT=80', '--', './nginx.tar.gz', 'nginx', '-g', 'daemon off;']), {
     request: { flags: podDefaults },
     pod: {
       apps: [app('main', 'alpine'), app('alpine', 'alpine'), app('web', './nginx.tar.gz', { command: ['nginx', '-g', 'daemon off;'], env: ['PORT=80'], workdir: '/srv' })],
+      volumes: [],
       exitOnFirst: true,
     },
   });
@@ -94,9 +96,9 @@ test('every other mistake is one line, naming the app after the first', (t) => {
     [['default', '---'], 'app 2: ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
     [['default', '---', '-e', 'FOO', 'alpine'], 'app 2: -e needs KEY=VALUE, got FOO'],
     [['default', '---', 'alpine', '---', '-w', 'srv', 'alpine'], 'app 3: -w needs an absolute path, got srv'],
-    [['default', '---', '--frobnicate', 'alpine'], 'app 2: unknown flag --frobnicate: vmctr run ... --- takes -e/--env, -w/--workdir, -u/--user, --app-name'],
+    [['default', '---', '--frobnicate', 'alpine'], 'app 2: unknown flag --frobnicate: vmctr run ... --- takes -e/--env, -w/--workdir, -u/--user, --app-name, --mount, -v/--mount-host'],
     [['default', '---', '-u', 'a', '-u', 'b', 'alpine'], 'app 2: -u given more than once (-u a, then b): give it once'],
-    [['--frobnicate', 'default'], 'unknown flag --frobnicate: vmctr run takes --rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --net, -p/--port, --ip, --dns, --app-name, --exit-on-first, --pod, --root'],
+    [['--frobnicate', 'default'], 'unknown flag --frobnicate: vmctr run takes --rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --net, -p/--port, --ip, --dns, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root'],
     [['--cpus', '0', 'default', '---', '-e', 'X', 'alpine'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
     [['--app-name', '-x', 'default'], '--app-name needs a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, got -x'],
     [['--app-name', 'web', 'default', '---', '--app-name', 'web', 'alpine'], 'app 2: --app-name: "web" is already the name of app 1'],
@@ -104,15 +106,17 @@ test('every other mistake is one line, naming the app after the first', (t) => {
   for (const [argv, message] of cases) refused(t, argv, message);
 });
 
+/** `n` apps of alpine on the command line. */
+const apps = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? ['alpine'] : ['---', 'alpine'])).flat();
+
 test('at most MAX_APPS (15) apps', (t) => {
-  const apps = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? ['alpine'] : ['---', 'alpine'])).flat();
   t.is(parsed(apps(MAX_APPS)).pod.apps.length, MAX_APPS);
   t.is(parsed(apps(MAX_APPS)).pod.apps.at(-1)?.name, `alpine-${MAX_APPS}`);
   refused(t, apps(MAX_APPS + 1), `a pod has at most ${MAX_APPS} apps (each has its own disk), got ${MAX_APPS + 1}`);
 });
 
 test('help wins in any app\'s flags, even after a mistake, but not in a command', (t) => {
-  for (const argv of [['-h'], ['default', '---', '-h'], ['--cpus', '0', 'default', '---', '--help', 'alpine'], ['default', '---', '--memory', '1', '-h', 'alpine'], ['--pod', 'pod.json', '-h']]) {
+  for (const argv of [['-h'], ['default', '---', '-h'], ['--cpus', '0', 'default', '---', '--help', 'alpine'], ['default', '---', '--memory', '1', '-h', 'alpine'], ['--pod', 'pod.json', '-h'], ['-v', 'nope', '--volume', 'x', '-h', 'default']]) {
     t.is(parseRunApps(argv, noFiles), 'help', argv.join(' '));
   }
   t.deepEqual(parsed(['default', '---', 'alpine', '-h']).pod.apps[1]?.command, ['-h']);
@@ -128,12 +132,12 @@ const files: ManifestReader = (path) => manifests[path] ?? noFiles(path);
 
 test('--pod FILE: the manifest gives the apps; cpus, memory and hostname given as flags win', (t) => {
   const apps = [app('alpine', 'alpine', { env: ['A=1'] }), app('web', './web.tar', { command: ['httpd', '-f'] })];
-  t.deepEqual(parsed(['--pod', 'pod.json'], files), { request: { flags: { ...podDefaults, cpus: 2, memory: 512, hostname: 'pod-host' } }, pod: { apps, exitOnFirst: true } });
+  t.deepEqual(parsed(['--pod', 'pod.json'], files), { request: { flags: { ...podDefaults, cpus: 2, memory: 512, hostname: 'pod-host' } }, pod: { apps, volumes: [], exitOnFirst: true } });
   t.deepEqual(parsed(['--rm', '--cpus', '4', '--memory=1024', '--hostname', 'mine', '--pod', 'pod.json'], files), {
     request: { flags: { ...podDefaults, rm: true, cpus: 4, memory: 1024, hostname: 'mine' } },
-    pod: { apps, exitOnFirst: true },
+    pod: { apps, volumes: [], exitOnFirst: true },
   });
-  t.deepEqual(parsed(['--pod', 'small.json'], files), { request: { flags: podDefaults }, pod: { apps: [app('default', 'default')], exitOnFirst: false } }, 'what neither says is the default');
+  t.deepEqual(parsed(['--pod', 'small.json'], files), { request: { flags: podDefaults }, pod: { apps: [app('default', 'default')], volumes: [], exitOnFirst: false } }, 'what neither says is the default');
   t.true(parsed(['--exit-on-first', '--pod', 'small.json'], files).pod.exitOnFirst);
   const read: string[] = [];
   parsed(['--pod', 'small.json'], (path) => (read.push(path), files(path)));
@@ -171,4 +175,106 @@ test('docs/pod-manifest.md: its manifest and its command line are the same pod',
   ]);
   t.deepEqual(fromManifest, fromArgv);
   t.deepEqual(fromManifest.pod.apps.map((a) => a.name), ['web', 'sidecar', 'default']);
+});
+
+// Host directories for the volume tests: real paths, as the pod is given them.
+const work = realpathSync(mkdtempSync(join(tmpdir(), 'vmctr-run-apps-')));
+mkdirSync(join(work, 'data'));
+mkdirSync(join(work, 'logs'));
+writeFileSync(join(work, 'file'), '');
+symlinkSync(join(work, 'data'), join(work, 'link'));
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
+/** `work`'s `path` as a path relative to the working directory, which -v and --volume resolve it against. */
+const fromCwd = (path: string) => relative(process.cwd(), join(work, path));
+
+test('volumes: --volume for the pod, --mount and -v for each app; host directories as their real paths', (t) => {
+  const { request, pod } = parsed([
+    '--volume', `data,kind=host,source=${work}/link,readOnly=true`, '--volume=cache,kind=empty',
+    '--mount', 'volume=data,target=/data', '--mount=volume=cache,target=/cache/', '-v', `${fromCwd('logs')}:/var/log`, 'default', 'sh',
+    '---', '--mount', 'volume=cache,target=/cache,readOnly=true', `-v${work}/data:/srv:ro`, '--mount-host', `${fromCwd('link')}/:/link`, 'alpine',
+    '---', 'busybox',
+  ]);
+  t.deepEqual(pod.volumes, [
+    { name: 'data', kind: 'host', source: `${work}/data`, readOnly: true },
+    { name: 'cache', kind: 'empty', readOnly: false },
+    { name: 'v1', kind: 'host', source: `${work}/logs`, readOnly: false },
+    { name: 'v2', kind: 'host', source: `${work}/data`, readOnly: true },
+    { name: 'v3', kind: 'host', source: `${work}/data`, readOnly: false },
+  ]);
+  t.deepEqual(pod.apps.map((a) => a.mounts), [
+    [{ volume: 'data', target: '/data', readOnly: true }, { volume: 'cache', target: '/cache', readOnly: false }, { volume: 'v1', target: '/var/log', readOnly: false }],
+    [{ volume: 'cache', target: '/cache', readOnly: true }, { volume: 'v2', target: '/srv', readOnly: true }, { volume: 'v3', target: '/link', readOnly: false }],
+    [],
+  ]);
+  t.deepEqual(pod.apps.map((a) => a.command), [['sh'], [], []]);
+  t.deepEqual(request.flags, podDefaults, 'the volumes are the pod\'s, not flags');
+});
+
+test('volumes: each mistake is one line naming the flag, the app after the first and the part at fault; the host is looked at last', (t) => {
+  const cases: [string[], string][] = [
+    [['--volume', `d,kind=host,source=${work}/nope`, 'default'], `--volume d,kind=host,source=${work}/nope: source: "${work}/nope" does not exist`],
+    [['--volume', `d,kind=host,source=${fromCwd('nope')}`, 'default'], `--volume d,kind=host,source=${fromCwd('nope')}: source: "${work}/nope" does not exist`],
+    [['-v', `${work}/file:/f`, 'default'], `-v ${work}/file:/f: HOST-DIR: "${work}/file" is not a directory (only a directory can be a volume)`],
+    [['default', '---', '-v', `${fromCwd('nope')}:/n`, 'alpine'], `app 2: -v ${fromCwd('nope')}:/n: HOST-DIR: "${work}/nope" does not exist`],
+    [['--volume', 'd,kind=host,source=/no/such/dir', '--mount', 'volume=e,target=/e', 'default'], '--mount volume=e,target=/e: volume: no volume "e" in the pod (its volumes: d)'],
+    [['--volume', 'd,kind=empty', 'default', '---', '--mount', 'volume=d', 'alpine'], 'app 2: --mount volume=d: target: expected an absolute path, got nothing'],
+    [['--volume', 'd,kind=tmpfs', 'default'], '--volume d,kind=tmpfs: kind: expected "host" or "empty", got "tmpfs"'],
+    [['-v', '/srv', 'default'], '-v /srv: expected HOST-DIR:CONTAINER-DIR[:ro|:rw]'],
+    [['default', '---', '--volume', 'd,kind=empty', 'alpine'], 'app 2: --volume applies to the pod: put it before the first image'],
+    [['default', '---', '-v'], 'app 2: -v needs a value, got nothing'],
+    [['--mount'], '--mount needs a value, got nothing'],
+  ];
+  for (const [argv, message] of cases) refused(t, argv, message);
+});
+
+test('volumes in a manifest: a relative source from the manifest\'s directory, its host checked; --volume, --mount and -v go in the manifest', (t) => {
+  const manifest = JSON.stringify({
+    volumes: [{ name: 'data', kind: 'host', source: 'link' }, { name: 'cache', kind: 'empty' }],
+    apps: [{ image: 'alpine', mounts: [{ volume: 'data', target: '/data', readOnly: true }] }, { image: 'busybox', mounts: [{ volume: 'cache', target: '/cache' }] }],
+  });
+  for (const path of [join(work, 'pod.json'), fromCwd('pod.json')]) {
+    const { pod } = parsed(['--pod', path], () => manifest);
+    t.deepEqual(pod.volumes, [{ name: 'data', kind: 'host', source: `${work}/data`, readOnly: false }, { name: 'cache', kind: 'empty', readOnly: false }], path);
+    t.deepEqual(pod.apps.map((a) => a.mounts), [[{ volume: 'data', target: '/data', readOnly: true }], [{ volume: 'cache', target: '/cache', readOnly: false }]], path);
+  }
+  const missing = JSON.stringify({ volumes: [{ name: 'a', kind: 'empty' }, { name: 'b', kind: 'host', source: 'nope' }], apps: [{ image: 'alpine' }] });
+  refused(t, ['--pod', 'pods/pod.json'], `pods/pod.json: volumes[1].source: "${join(process.cwd(), 'pods/nope')}" does not exist`, () => missing);
+  const cases: [string[], string][] = [
+    [['--volume', 'd,kind=empty', '--pod', 'pod.json'], '--volume cannot be used with --pod: give the pod\'s "volumes" in pod.json'],
+    [['--pod', 'pod.json', '--mount', 'volume=d,target=/d'], '--mount cannot be used with --pod: give each app\'s "mounts" in pod.json'],
+    [['-v', '/srv:/srv', '--pod', 'pod.json'], '-v/--mount-host cannot be used with --pod: give each app\'s "mounts" in pod.json'],
+  ];
+  for (const [argv, message] of cases) refused(t, argv, message, () => manifest);
+});
+
+test(`a pod's apps, volumes and network share ${MAX_POD_DEVICES} devices: a disk per app, one for all volumes, one for --net`, (t) => {
+  const n = MAX_POD_DEVICES;
+  t.is(parsed(['--net', 'none', ...apps(n)]).pod.apps.length, n, '--net none takes no device');
+  t.is(parsed(['--net', 'vmctr0', ...apps(n - 1)]).pod.apps.length, n - 1);
+  t.is(parsed(['--volume', 'a,kind=empty', '--volume', 'b,kind=empty', ...apps(n - 1)]).pod.volumes.length, 2, 'all volumes are one device');
+  refused(t, ['--net', 'vmctr0', ...apps(n)], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and --net vmctr0 (one) need ${n + 1}`);
+  refused(t, ['-v', `${work}/data:/d`, ...apps(n)], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and volumes (one device for all) need ${n + 1}`);
+  refused(t, ['--net=vmctr0', '--volume', 'a,kind=empty', ...apps(n - 1)], `a pod has ${n} devices for its apps, volumes and network: ${n - 1} apps (a disk each), volumes (one device for all) and --net vmctr0 (one) need ${n + 1}`);
+  const full = JSON.stringify({ volumes: [{ name: 'a', kind: 'empty' }], apps: Array.from({ length: n }, () => ({ image: 'alpine' })) });
+  refused(t, ['--pod', 'pod.json'], `a pod has ${n} devices for its apps, volumes and network: ${n} apps (a disk each) and volumes (one device for all) need ${n + 1}`, () => full);
+});
+
+test('docs/pod-manifest.md: its volumes manifest and its command line are the same pod', (t) => {
+  const doc = readFileSync(join(repoRoot, 'docs/pod-manifest.md'), 'utf8');
+  const json = [...doc.matchAll(/```json\n([^`]*)```/g)].map((m) => m[1]!).find((text) => text.includes('"volumes"'));
+  t.truthy(json);
+  const dir = join(work, 'docs');
+  mkdirSync(join(dir, 'site'), { recursive: true });
+  const fromManifest = parsed(['--pod', join(dir, 'pod.json')], () => json!);
+  const fromArgv = parsed([
+    '--volume', `site,kind=host,source=${relative(process.cwd(), join(dir, 'site'))},readOnly=true`, '--volume', 'cache,kind=empty',
+    '--app-name', 'web', '--mount', 'volume=site,target=/usr/share/nginx/html', '--mount', 'volume=cache,target=/var/cache/nginx', 'docker.io/library/nginx:1.25',
+    '---', '--app-name', 'warmer', '--mount', 'volume=cache,target=/cache,readOnly=true', 'default', 'sh', '-c', 'sleep 3600',
+  ]);
+  t.deepEqual(fromManifest, fromArgv);
+  t.deepEqual(fromManifest.pod.volumes, [{ name: 'site', kind: 'host', source: join(dir, 'site'), readOnly: true }, { name: 'cache', kind: 'empty', readOnly: false }]);
+  t.deepEqual(fromManifest.pod.apps.map((a) => a.mounts.map((m) => `${m.volume}:${m.target}:${m.readOnly ? 'ro' : 'rw'}`)), [
+    ['site:/usr/share/nginx/html:ro', 'cache:/var/cache/nginx:rw'],
+    ['cache:/cache:ro'],
+  ]);
 });

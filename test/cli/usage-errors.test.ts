@@ -34,7 +34,7 @@ function throughOclif(command: 'boot' | 'run', args: string[]): Promise<Result> 
 }
 
 const bootFlagList = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac';
-const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --net, -p/--port, --ip, --dns, --app-name, --exit-on-first, --pod, --root';
+const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --net, -p/--port, --ip, --dns, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root';
 
 const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [
   { command: 'boot', args: ['--cpus', '0'], line: `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0` },
@@ -53,6 +53,8 @@ const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [
   { command: 'run', args: ['--rm=yes', 'default'], line: '--rm takes no value, got --rm=yes' },
   { command: 'run', args: ['-itx', 'default'], line: `unknown flag -x (in -itx): vmctr run takes ${runFlagList}` },
   { command: 'run', args: ['--frobnicate', 'default'], line: `unknown flag --frobnicate: vmctr run takes ${runFlagList}` },
+  { command: 'run', args: ['-v', '/srv', 'default'], line: '-v /srv: expected HOST-DIR:CONTAINER-DIR[:ro|:rw]' },
+  { command: 'run', args: ['--volume', 'data,kind=host,source=/no/such/vmctr/dir', 'default'], line: '--volume data,kind=host,source=/no/such/vmctr/dir: source: "/no/such/vmctr/dir" does not exist' },
 ];
 
 for (const { command, args, line } of cases) {

@@ -1,9 +1,11 @@
 import test from 'ava';
+import { join } from 'node:path';
 import { readJson, JsonSyntaxError, MAX_JSON_DEPTH, type JsonValue } from '../../pod/json-reader.js';
 import {
   APP_NAME, defaultAppName, MAX_APPS, MAX_LIST_ENTRIES, MAX_STRING_BYTES, nameApps, parsePodManifest, PodSpecError,
   type AppDraft, type PodManifest,
 } from '../../pod/pod-spec.js';
+import { MAX_MOUNTS, MAX_PATH_BYTES, MAX_VOLUMES } from '../../pod/volume-spec.js';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../vmm/vm.js';
 
 // A pod's description, pure data: app names from every kind of image, and
@@ -11,7 +13,7 @@ import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../vmm/vm.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const labels = { app: (i: number) => `apps[${i}]`, name: (i: number) => `apps[${i}].name` };
-const draft = (image: string, name?: string): AppDraft => ({ image, command: [], env: [], ...(name === undefined ? {} : { name }) });
+const draft = (image: string, name?: string): AppDraft => ({ image, command: [], env: [], mounts: [], ...(name === undefined ? {} : { name }) });
 
 test('an app is named after its image: default, a path, a reference, an id', (t) => {
   const cases: [string, string][] = [
@@ -56,7 +58,7 @@ test('default names are made unique with -2, -3 and yield to given names', (t) =
   t.is(first, long);
   t.is(second, `${'x'.repeat(61)}-2`, 'the suffix fits in 63 characters');
   t.regex(second!, APP_NAME);
-  t.deepEqual(nameApps([{ image: 'i', command: ['c'], env: ['A=1'], workdir: '/w', user: 'u' }], labels), [{ name: 'i', image: 'i', command: ['c'], env: ['A=1'], workdir: '/w', user: 'u' }]);
+  t.deepEqual(nameApps([{ image: 'i', command: ['c'], env: ['A=1'], workdir: '/w', user: 'u', mounts: [] }], labels), [{ name: 'i', image: 'i', command: ['c'], env: ['A=1'], workdir: '/w', user: 'u', mounts: [] }]);
 });
 
 test('a given name must be valid and unique', (t) => {
@@ -73,10 +75,11 @@ const app = { image: 'alpine' };
 test('a manifest round trip: what is written is what is read, defaults filled in', (t) => {
   const pod: PodManifest = {
     apps: [
-      { name: 'web', image: 'docker.io/library/nginx:1.25', command: ['nginx', '-g', 'daemon off;'], env: ['PORT=80', 'EMPTY='], workdir: '/srv', user: 'nginx:nginx' },
-      { name: 'sidecar', image: './sidecar.tar', command: [], env: [] },
-      { name: 'default', image: 'default', command: ['sh', '-c', 'sleep 1'], env: [], user: '1000' },
+      { name: 'web', image: 'docker.io/library/nginx:1.25', command: ['nginx', '-g', 'daemon off;'], env: ['PORT=80', 'EMPTY='], workdir: '/srv', user: 'nginx:nginx', mounts: [{ volume: 'site', target: '/usr/share/nginx/html', readOnly: true }] },
+      { name: 'sidecar', image: './sidecar.tar', command: [], env: [], mounts: [{ volume: 'site', target: '/site', readOnly: true }, { volume: 'scratch', target: '/tmp/scratch', readOnly: false }] },
+      { name: 'default', image: 'default', command: ['sh', '-c', 'sleep 1'], env: [], user: '1000', mounts: [] },
     ],
+    volumes: [{ name: 'site', kind: 'host', source: '/srv/site', readOnly: true }, { name: 'scratch', kind: 'empty', readOnly: false }],
     exitOnFirst: true,
     cpus: 2,
     memory: 512,
@@ -85,10 +88,11 @@ test('a manifest round trip: what is written is what is read, defaults filled in
   t.deepEqual(parsePodManifest(manifest(pod), 'pod.json'), pod);
   t.deepEqual(parsePodManifest(`\uFEFF ${manifest({ apps: [app, app, { image: 'alpine', name: 'alpine' }] })}\n`, 'pod.json'), {
     apps: [
-      { name: 'alpine-2', image: 'alpine', command: [], env: [] },
-      { name: 'alpine-3', image: 'alpine', command: [], env: [] },
-      { name: 'alpine', image: 'alpine', command: [], env: [] },
+      { name: 'alpine-2', image: 'alpine', command: [], env: [], mounts: [] },
+      { name: 'alpine-3', image: 'alpine', command: [], env: [], mounts: [] },
+      { name: 'alpine', image: 'alpine', command: [], env: [], mounts: [] },
     ],
+    volumes: [],
     exitOnFirst: false,
   }, 'optional fields absent, names from images, a byte-order mark allowed');
 });
@@ -101,6 +105,45 @@ test('a manifest within the bounds is taken', (t) => {
   t.is(pod.apps[0]!.env.length, MAX_LIST_ENTRIES);
   t.is(pod.apps[0]!.image.length, MAX_STRING_BYTES);
   t.is(parsePodManifest(manifest({ apps: [app], cpus: 1, memory: MIN_MEMORY_MIB }), 'p.json').memory, MIN_MEMORY_MIB);
+});
+
+test('volumes: a relative source is resolved against the manifest\'s directory; targets are normalised; a read-only volume is read-only in every app', (t) => {
+  const text = manifest({
+    volumes: [{ name: 'data', kind: 'host', source: 'data' }, { name: 'up', kind: 'host', source: '../shared/', readOnly: true }, { name: 'abs', kind: 'host', source: '/srv//abs/' }, { name: 'tmp', kind: 'empty', readOnly: false }],
+    apps: [
+      { image: 'a', mounts: [{ volume: 'data', target: '/data//x/' }, { volume: 'up', target: '/up', readOnly: false }, { volume: 'tmp', target: '/a/./tmp', readOnly: true }] },
+      { image: 'b', mounts: [{ volume: 'data', target: '/data/x' }, { volume: 'abs', target: '/abs' }] },
+      { image: 'c' },
+    ],
+  });
+  const pod = parsePodManifest(text, '/etc/vmctr/pods/pod.json');
+  t.deepEqual(pod.volumes, [
+    { name: 'data', kind: 'host', source: '/etc/vmctr/pods/data', readOnly: false },
+    { name: 'up', kind: 'host', source: '/etc/vmctr/shared', readOnly: true },
+    { name: 'abs', kind: 'host', source: '/srv/abs', readOnly: false },
+    { name: 'tmp', kind: 'empty', readOnly: false },
+  ]);
+  t.deepEqual(pod.apps.map((a) => a.mounts), [
+    [{ volume: 'data', target: '/data/x', readOnly: false }, { volume: 'up', target: '/up', readOnly: true }, { volume: 'tmp', target: '/a/tmp', readOnly: true }],
+    [{ volume: 'data', target: '/data/x', readOnly: false }, { volume: 'abs', target: '/abs', readOnly: false }],
+    [],
+  ], 'the same target in two apps is two mounts');
+  t.is(parsePodManifest(text, 'pod.json', '/other').volumes[0]!.source, '/other/data', 'the directory given wins');
+  t.is(parsePodManifest(text, 'pods/pod.json').volumes[0]!.source, join(process.cwd(), 'pods/data'), 'a relative manifest path: from the working directory');
+  const unused = parsePodManifest(manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [app] }), 'pod.json');
+  t.deepEqual([unused.volumes, unused.apps[0]!.mounts], [[{ name: 'd', kind: 'empty', readOnly: false }], []], 'a volume no app mounts is allowed');
+});
+
+test('volumes and mounts within the bounds are taken', (t) => {
+  const volumes = Array.from({ length: MAX_VOLUMES }, (_, i) => ({ name: `v${i}`, kind: 'empty' }));
+  const mounts = Array.from({ length: MAX_MOUNTS }, (_, i) => ({ volume: `v${i % MAX_VOLUMES}`, target: `/m${i}` }));
+  const pod = parsePodManifest(manifest({ volumes, apps: [{ image: 'a', mounts }] }), 'pod.json');
+  t.is(pod.volumes.length, MAX_VOLUMES);
+  t.is(pod.apps[0]!.mounts.length, MAX_MOUNTS);
+  const longest = `/${'x'.repeat(MAX_PATH_BYTES - 1)}`;
+  const long = parsePodManifest(manifest({ volumes: [{ name: 'v', kind: 'host', source: longest }], apps: [{ image: 'a', mounts: [{ volume: 'v', target: longest }] }] }), 'pod.json');
+  t.is(long.volumes[0]!.source, longest);
+  t.is(long.apps[0]!.mounts[0]!.target, longest);
 });
 
 /** Each text and its one-line error, as `vmctr run --pod pod.json` prints it. */
@@ -125,9 +168,9 @@ const mistakes: [string, string][] = [
   [manifest({ apps: [{ image: 'a', comand: ['x'] }] }), 'pod.json: apps[0].comand: unknown field (did you mean "command"?)'],
   [manifest({ apps: [{ Image: 'a' }] }), 'pod.json: apps[0].Image: unknown field (did you mean "image"?)'],
   [manifest({ apps: [app], exit_on_first: true }), 'pod.json: exit_on_first: unknown field (did you mean "exitOnFirst"?)'],
-  [manifest({ apps: [app], mem: 512 }), 'pod.json: mem: unknown field (expected one of apps, exitOnFirst, cpus, memory, hostname)'],
-  [manifest({ apps: [app, { image: 'a', 'working dir': '/' }] }), 'pod.json: apps[1]["working dir"]: unknown field (expected one of name, image, command, env, workdir, user)'],
-  ['{"apps": [{"__proto__": 1, "image": "a"}]}', 'pod.json: apps[0].__proto__: unknown field (expected one of name, image, command, env, workdir, user)'],
+  [manifest({ apps: [app], mem: 512 }), 'pod.json: mem: unknown field (expected one of apps, volumes, exitOnFirst, cpus, memory, hostname)'],
+  [manifest({ apps: [app, { image: 'a', 'working dir': '/' }] }), 'pod.json: apps[1]["working dir"]: unknown field (expected one of name, image, command, env, workdir, user, mounts)'],
+  ['{"apps": [{"__proto__": 1, "image": "a"}]}', 'pod.json: apps[0].__proto__: unknown field (expected one of name, image, command, env, workdir, user, mounts)'],
   // wrong types and values, by the field's path
   [manifest([app]), 'pod.json: expected an object with "apps", got an array'],
   ['null', 'pod.json: expected an object with "apps", got null'],
@@ -165,6 +208,46 @@ const mistakes: [string, string][] = [
   [manifest({ apps: [{ image: 'a', env: Array(MAX_LIST_ENTRIES + 1).fill('A=1') }] }), `pod.json: apps[0].env: expected at most ${MAX_LIST_ENTRIES} entries, got ${MAX_LIST_ENTRIES + 1}`],
   [manifest({ apps: [{ image: 'a', command: ['echo', 'é'.repeat(MAX_STRING_BYTES / 2 + 1)] }] }), `pod.json: apps[0].command[1]: expected at most ${MAX_STRING_BYTES} bytes, got ${MAX_STRING_BYTES + 2}`],
   [manifest({ apps: [{ image: 'a', env: ['A=a\u0000b'] }] }), 'pod.json: apps[0].env[0]: expected a string without NUL characters, got "A=a\\u0000b"'],
+  // volumes
+  [manifest({ apps: [app], volumes: { name: 'd' } }), 'pod.json: volumes: expected an array of volumes, got an object'],
+  [manifest({ apps: [app], volumes: Array.from({ length: MAX_VOLUMES + 1 }, (_, i) => ({ name: `v${i}`, kind: 'empty' })) }), `pod.json: volumes: expected at most ${MAX_VOLUMES} volumes, got ${MAX_VOLUMES + 1}`],
+  [manifest({ apps: [app], volumes: ['data'] }), 'pod.json: volumes[0]: expected a volume: an object with "name" and "kind", got "data"'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'host', source: '/s', readonly: true }] }), 'pod.json: volumes[0].readonly: unknown field (did you mean "readOnly"?)'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'empty', mode: '0755' }] }), 'pod.json: volumes[0].mode: unknown field (expected one of name, kind, source, readOnly)'],
+  [manifest({ apps: [app], volumes: [{ kind: 'empty' }] }), 'pod.json: volumes[0].name: expected a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, got nothing'],
+  [manifest({ apps: [app], volumes: [{ name: 'my data', kind: 'empty' }] }), 'pod.json: volumes[0].name: expected a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, got "my data"'],
+  [manifest({ apps: [app], volumes: [{ name: 'x'.repeat(64), kind: 'empty' }] }), `pod.json: volumes[0].name: expected a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, got "${'x'.repeat(60)}..."`],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'empty' }, { name: 'e', kind: 'empty' }, { name: 'd', kind: 'host', source: '/s' }] }), 'pod.json: volumes[2].name: "d" is already the name of volumes[0]'],
+  [manifest({ apps: [app], volumes: [{ name: 'd' }] }), 'pod.json: volumes[0].kind: expected "host" or "empty", got nothing'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'hostPath' }] }), 'pod.json: volumes[0].kind: expected "host" or "empty", got "hostPath"'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 1 }] }), 'pod.json: volumes[0].kind: expected "host" or "empty", got 1'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'host' }] }), 'pod.json: volumes[0].source: expected a host directory (a volume of kind "host" needs one), got nothing'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'empty', source: '/srv' }] }), 'pod.json: volumes[0].source: only a volume of kind "host" has a source'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'host', source: '' }] }), 'pod.json: volumes[0].source: expected a host directory, got ""'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'host', source: ['/srv'] }] }), 'pod.json: volumes[0].source: expected a host directory, got an array'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'host', source: '/s\u0000x' }] }), 'pod.json: volumes[0].source: expected a string without NUL characters, got "/s\\u0000x"'],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'host', source: `/${'x'.repeat(MAX_PATH_BYTES)}` }] }), `pod.json: volumes[0].source: expected a path of at most ${MAX_PATH_BYTES} bytes, got ${MAX_PATH_BYTES + 1}`],
+  [manifest({ apps: [app], volumes: [{ name: 'd', kind: 'empty', readOnly: 'true' }] }), 'pod.json: volumes[0].readOnly: expected true or false, got "true"'],
+  // mounts
+  [manifest({ apps: [{ image: 'a', mounts: { volume: 'd' } }] }), 'pod.json: apps[0].mounts: expected an array of mounts, got an object'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: Array.from({ length: MAX_MOUNTS + 1 }, (_, i) => ({ volume: 'd', target: `/m${i}` })) }] }), `pod.json: apps[0].mounts: expected at most ${MAX_MOUNTS} mounts, got ${MAX_MOUNTS + 1}`],
+  [manifest({ apps: [{ image: 'a', mounts: ['d:/data'] }] }), 'pod.json: apps[0].mounts[0]: expected a mount: an object with "volume" and "target", got "d:/data"'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', traget: '/d' }] }] }), 'pod.json: apps[0].mounts[0].traget: unknown field (did you mean "target"?)'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ name: 'd', target: '/d' }] }] }), 'pod.json: apps[0].mounts[0].name: unknown field (expected one of volume, target, readOnly)'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ target: '/d' }] }] }), 'pod.json: apps[0].mounts[0].volume: expected the name of one of the pod\'s volumes, got nothing'],
+  [manifest({ volumes: [{ name: 'data', kind: 'empty' }, { name: 'cache', kind: 'empty' }], apps: [app, { image: 'a', mounts: [{ volume: 'logs', target: '/l' }] }] }), 'pod.json: apps[1].mounts[0].volume: no volume "logs" in the pod (its volumes: data, cache)'],
+  [manifest({ apps: [{ image: 'a', mounts: [{ volume: 'logs', target: '/l' }] }] }), 'pod.json: apps[0].mounts[0].volume: no volume "logs" in the pod (it has none)'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd' }] }] }), 'pod.json: apps[0].mounts[0].target: expected an absolute path, got nothing'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: 'data' }] }] }), 'pod.json: apps[0].mounts[0].target: expected an absolute path, got "data"'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '' }] }] }), 'pod.json: apps[0].mounts[0].target: expected an absolute path, got ""'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '/' }] }] }), 'pod.json: apps[0].mounts[0].target: expected a directory below /, got "/"'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '//./' }] }] }), 'pod.json: apps[0].mounts[0].target: expected a directory below /, got "//./"'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '/data/../etc' }] }] }), 'pod.json: apps[0].mounts[0].target: expected a path without ".." components, got "/data/../etc"'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '/..' }] }] }), 'pod.json: apps[0].mounts[0].target: expected a path without ".." components, got "/.."'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '/d\u0000' }] }] }), 'pod.json: apps[0].mounts[0].target: expected a string without NUL characters, got "/d\\u0000"'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: `/${'x'.repeat(MAX_PATH_BYTES)}` }] }] }), `pod.json: apps[0].mounts[0].target: expected a path of at most ${MAX_PATH_BYTES} bytes, got ${MAX_PATH_BYTES + 1}`],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }, { name: 'e', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '/data' }, { volume: 'e', target: '/data/' }] }] }), 'pod.json: apps[0].mounts[1].target: "/data" is already the target of apps[0].mounts[0]'],
+  [manifest({ volumes: [{ name: 'd', kind: 'empty' }], apps: [{ image: 'a', mounts: [{ volume: 'd', target: '/d', readOnly: 1 }] }] }), 'pod.json: apps[0].mounts[0].readOnly: expected true or false, got 1'],
 ];
 
 test('every manifest mistake is one PodSpecError line naming the file, the field and what was expected', (t) => {
