@@ -9,8 +9,8 @@ import { closeSync } from 'node:fs';
 import { native } from '../kvm/native.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { ExternalQueues, QueueBackend } from '../virtio/queue-backend.js';
-import type { VirtioMemory } from '../virtio/memory.js';
-import { DESCRIPTOR_SIZE, NetFeature, featureBit } from '../virtio/spec.js';
+import { NetFeature, featureBit } from '../virtio/spec.js';
+import { ringHostAddresses } from './ring-address.js';
 
 /** linux/if_tun.h: offloads the tap may hand its reader, the guest. */
 const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08 } as const;
@@ -53,11 +53,7 @@ export class VhostNet implements QueueBackend {
       if (!q.ready) return;
       native.vhostSetVringNum(this.fd, index, q.size);
       native.vhostSetVringBase(this.fd, index, 0);
-      native.vhostSetVringAddr(this.fd, index, {
-        desc: hostAddress(setup.mem, q.descTable, DESCRIPTOR_SIZE * q.size),
-        avail: hostAddress(setup.mem, q.availRing, 6 + 2 * q.size),
-        used: hostAddress(setup.mem, q.usedRing, 6 + 8 * q.size),
-      });
+      native.vhostSetVringAddr(this.fd, index, ringHostAddresses(setup.mem, q.size, q.descTable, q.availRing, q.usedRing));
       native.vhostSetVringKick(this.fd, index, setup.kick[index]!);
       native.vhostSetVringCall(this.fd, index, setup.call);
       native.vhostNetSetBackend(this.fd, index, this.tapFd);
@@ -75,10 +71,4 @@ export class VhostNet implements QueueBackend {
     closeSync(this.fd);
     closeSync(this.tapFd);
   }
-}
-
-/** The host address of guest range [addr, addr+len), checked to lie in guest RAM. */
-function hostAddress(mem: VirtioMemory, addr: number, len: number): bigint {
-  const view = mem.slice(addr, len);
-  return native.bufferAddress(view.buffer as ArrayBuffer) + BigInt(view.byteOffset);
 }

@@ -12,7 +12,8 @@ import { closeSync } from 'node:fs';
 import { native } from '../kvm/native.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { VirtioMemory } from '../virtio/memory.js';
-import { DESCRIPTOR_SIZE, featureBit } from '../virtio/spec.js';
+import { featureBit } from '../virtio/spec.js';
+import { ringHostAddresses } from './ring-address.js';
 import {
   F_PROTOCOL_FEATURES,
   HEADER_SIZE,
@@ -194,12 +195,7 @@ export class VhostUserFrontend {
    * where rings start disabled.
    */
   startQueue(index: number, queue: QueueSetup, mem: VirtioMemory): void {
-    const addr = {
-      index,
-      desc: hostAddress(mem, queue.desc, DESCRIPTOR_SIZE * queue.size),
-      avail: hostAddress(mem, queue.avail, 6 + 2 * queue.size),
-      used: hostAddress(mem, queue.used, 6 + 8 * queue.size),
-    };
+    const addr = { index, ...ringHostAddresses(mem, queue.size, queue.desc, queue.avail, queue.used) };
     this.setVringNum(index, queue.size);
     this.setVringBase(index, 0);
     this.setVringAddr(addr);
@@ -294,10 +290,4 @@ export class VhostUserFrontend {
       throw new Error(`vhost-user ${requestName(request)}: ${why}`, { cause: e });
     }
   }
-}
-
-/** The host address of guest range [addr, addr+len), checked to lie in guest RAM. */
-function hostAddress(mem: VirtioMemory, addr: number, len: number): bigint {
-  const view = mem.slice(addr, len);
-  return native.bufferAddress(view.buffer as ArrayBuffer) + BigInt(view.byteOffset);
 }
