@@ -19,6 +19,8 @@ import { BlockDevice } from './devices/block/device.js';
 import { FileBackend } from './devices/block/backend.js';
 import { NetDevice, parseMac } from './devices/net/device.js';
 import { VhostNet } from './vhost/vhost-net.js';
+import { FsDevice } from './devices/fs/device.js';
+import { VhostUserFs } from './vhost/vhost-user-fs.js';
 import { native } from './kvm/native.js';
 import { NET_HEADER_SIZE } from './virtio/spec.js';
 import { Vcpu, type VcpuEvent } from './vcpu.js';
@@ -58,6 +60,8 @@ export interface VmConfig {
   disks?: DiskConfig[];
   /** A virtio-net interface (eth0 in the guest) on a tap, its packets moved by the kernel's vhost-net. */
   net?: NetConfig;
+  /** A virtio-fs device served by a vhost-user back-end (virtiofsd) at `socket`; guest RAM is then shared memory it maps. */
+  fs?: FsConfig;
   /** Reports a virtio device the guest broke (the VM goes on without it). */
   onDeviceError?: (device: string, message: string) => void;
 }
@@ -85,6 +89,13 @@ export interface NetConfig {
   tap: string;
   /** The guest's MAC address, aa:bb:cc:dd:ee:ff. */
   mac: string;
+}
+
+export interface FsConfig {
+  /** The back-end's vhost-user socket. */
+  socket: string;
+  /** What the guest mounts it by (mount -t virtiofs TAG DIR). */
+  tag: string;
 }
 
 /** A tap name the kernel takes and a unicast MAC address, or a one-line BootError. */
@@ -117,6 +128,22 @@ function openNet(net: NetConfig, memory: GuestMemory): { backend: VhostNet; devi
     throw new BootError(`cannot use vhost-net (load the vhost_net module): ${(e as Error).message}`);
   }
   return { backend, device: new NetDevice(backend, mac) };
+}
+
+/** Connects the back-end of a virtio-fs device; one that is not there or does not answer is a one-line BootError. */
+function openFs(fs: FsConfig, memory: GuestMemory): { backend: VhostUserFs; device: FsDevice } {
+  let backend: VhostUserFs;
+  try {
+    backend = VhostUserFs.connect(fs.socket, memory);
+  } catch (e) {
+    throw new BootError(`cannot use the virtio-fs back-end at ${fs.socket}: ${(e as Error).message}`);
+  }
+  try {
+    return { backend, device: new FsDevice(backend, fs.tag) };
+  } catch (e) {
+    backend.close();
+    throw new BootError((e as Error).message);
+  }
 }
 
 /** Opens a disk image; a missing or unreadable file is a one-line BootError. */
@@ -228,7 +255,8 @@ export class Vm {
       vmFd.createIrqchip();
       vmFd.createPit2(KVM_PIT_SPEAKER_DUMMY);
 
-      const memory = GuestMemory.allocate(ramRanges(config.memoryMiB * MiB));
+      // Private memory gets huge pages; a vhost-user back-end needs memory it can map.
+      const memory = GuestMemory.allocate(ramRanges(config.memoryMiB * MiB), { shared: config.fs !== undefined });
       undo.push(() => memory.close());
       memory.regions.forEach((r, slot) => vmFd.setUserMemoryRegion(slot, r.base, r.buffer));
 
@@ -262,6 +290,12 @@ export class Vm {
         undo.push(() => net.backend.close());
         devices.addVirtio(`virtio-net (${config.net.tap})`, net.device);
         backends.push(net.backend);
+      }
+      if (config.fs) {
+        const fs = openFs(config.fs, memory);
+        undo.push(() => fs.backend.close());
+        devices.addVirtio(`virtio-fs (${config.fs.tag})`, fs.device);
+        backends.push(fs.backend);
       }
 
       const cmdline = Vm.cmdline(config, devices.kernelParameters);
