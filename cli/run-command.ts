@@ -124,6 +124,7 @@ export async function run(request: RunApps): Promise<void> {
   const tty = flags.tty ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } : undefined;
   const launch: PodLaunch = {
     apps,
+    volumes: request.pod.volumes,
     exitOnFirst: request.pod.exitOnFirst,
     cpus: flags.cpus,
     memoryMiB: flags.memory,

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { PodNetworkConfig } from '../net/pod-network.js';
 import type { AppSpec } from '../pod/pod-spec.js';
+import type { VolumeSpec } from '../pod/volume-spec.js';
 import type { TtySize } from './protocol.js';
 
 /** An app as the pod spec has it; a directory or tar named by `image` is an absolute path here. */
@@ -25,6 +26,8 @@ export interface PodLaunch {
   rm: boolean;
   /** A foreground `vmctr run` owns the pod: the apps wait for it to attach, and its disappearance ends the pod. */
   foreground: boolean;
+  /** The pod's volumes, host sources resolved; the apps' mounts name them. */
+  volumes: VolumeSpec[];
   /** vmctr's state directory. */
   root: string;
   /** The pod's network as the host side attached it; none with --net none. */

@@ -29,6 +29,7 @@ import { PodDir } from '../pod/pod-dir.js';
 import type { PodRecord, PodState } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
 import { prepareRootfs, RootfsError, type PreparedRootfs } from '../pod/rootfs-source.js';
+import { VolumeBackend, VolumeBackendError } from '../pod/volume-backend.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { AppLogWriter } from './app-log.js';
 import { Journal } from './journal.js';
@@ -99,6 +100,10 @@ export class Monitor {
   private server: Server | undefined;
   private cgroup: PodCgroup | undefined;
   private pod: Pod | undefined;
+  /** virtiofsd, serving the pod's volumes; none for a pod without. */
+  private volumes: VolumeBackend | undefined;
+  /** Why the pod ended early when its volume backend went away. */
+  private backendFailure: string | undefined;
   private readonly rootfs: PreparedRootfs[] = [];
   /** Set by kill, rm -f and a stop's grace running out: the VM ends without waiting for its apps. */
   private killed = false;
@@ -187,8 +192,23 @@ export class Monitor {
         hostname: launch.hostname,
         ...(i === 0 && launch.stdin ? { stdin: true } : {}),
         ...(i === 0 && launch.tty ? { tty: launch.tty } : {}),
+        ...(app.mounts.length ? { volumes: app.mounts.map((m) => ({ name: m.volume, target: m.target, readOnly: m.readOnly })) } : {}),
       };
       if (this.killed || this.ownerGone) throw new StartError('the pod was stopped while starting', RunExitCode.failure);
+    }
+    if (launch.volumes.length) {
+      try {
+        this.volumes = await VolumeBackend.start(this.dir, launch.volumes);
+      } catch (err) {
+        if (err instanceof VolumeBackendError) throw new StartError(err.message, RunExitCode.error);
+        throw err;
+      }
+      // Without its backend the guest's file requests would wait forever: the pod ends, saying why.
+      void this.volumes.exited.then((reason) => {
+        if (this.ending) return;
+        this.backendFailure ??= reason;
+        this.pod?.kill();
+      });
     }
     const kernel = openInputFile(launch.kernel, 'kernel');
     try {
@@ -200,6 +220,7 @@ export class Monitor {
         memoryMiB: launch.memoryMiB,
         console: this.console,
         ...(launch.network ? { network: { guest: guestNetwork(launch.network), hostname: launch.hostname } } : {}),
+        ...(this.volumes ? { volumesSocket: this.volumes.socket } : {}),
       });
     } catch (err) {
       if (err instanceof BootError) throw new StartError(err.message, RunExitCode.error);
@@ -327,6 +348,7 @@ export class Monitor {
   }
 
   private outcome(end: PodEnd): Outcome {
+    if (this.backendFailure) return { state: 'failed', exitCode: RunExitCode.failure, error: this.backendFailure };
     if (end.kind === 'panic') {
       const why = panicReason(this.dir.consoleLog);
       return { state: 'failed', exitCode: RunExitCode.panic, error: `the guest kernel panicked${why ? `: ${why}` : ''}` };
@@ -352,6 +374,7 @@ export class Monitor {
     if (this.journal?.dropped) process.stderr.write(`vmctr: ${this.journal.dropped} lines of output were not copied to the journal (it was full or went away); the pod's logs have them\n`);
     this.journal?.close();
     await Promise.all(this.rootfs.map((r) => r.release().catch(() => {})));
+    await this.volumes?.stop();
     const apps = this.record.apps.map((record, i) => {
       const app = this.apps[i];
       if (!app?.process) return record;

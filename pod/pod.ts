@@ -6,6 +6,7 @@
 // virtio-console port `vmctr.agent`.
 import { AgentClient, type ContainerExit, type ContainerProcess } from '../guest-agent/client.js';
 import type { ContainerSpec } from '../guest-agent/protocol.js';
+import { VOLUMES_TAG } from '../guest-agent/rootfs.js';
 import type { BootImage } from '../vmm/boot/boot-image.js';
 import { ConsolePortStream } from '../vmm/devices/console/port-stream.js';
 import type { SerialSink } from '../vmm/devices/legacy/serial.js';
@@ -26,6 +27,8 @@ export interface PodConfig {
   agentImage: string;
   /** Each app's root filesystem as an ext4 image, in app order. */
   rootfsDisks: string[];
+  /** The vhost-user socket of the pod's volume backend (pod/volume-backend.ts): the guest gets its virtio-fs device. */
+  volumesSocket?: string;
   cpus: number;
   memoryMiB: number;
   /** Extra kernel parameters (default `quiet`). */
@@ -77,6 +80,7 @@ export class Pod {
       ],
       ports: [{ name: AGENT_PORT, handler: port }],
       ...(net ? { net: { tap: net.guest.tap, mac: net.guest.mac } } : {}),
+      ...(config.volumesSocket ? { fs: { socket: config.volumesSocket, tag: VOLUMES_TAG } } : {}),
     });
     const vmEnded = vm.run();
     // The VM's end is the channel's: the agent client then fails whatever waits on it.

@@ -44,7 +44,10 @@ export class VolumeBackendError extends Error {
 
 // Binds each host volume in a private mount namespace, then becomes virtiofsd:
 //   sh -c SCRIPT sh ROOT [NAME SOURCE ro|rw]... -- VIRTIOFSD ARGS...
+// virtiofsd's pid file (/run/virtiofsd/<socket path>.pid) goes to a tmpfs of
+// that namespace, so it never outlives the process on the host.
 const BIND_SCRIPT = `root=$1; shift
+mkdir -p /run/virtiofsd && mount -t tmpfs -o size=1m,mode=0700 vmctr-virtiofsd /run/virtiofsd || exit 125
 while [ "$1" != -- ]; do
   mount --bind "$2" "$root/$1" || exit 125
   if [ "$3" = ro ]; then mount -o remount,bind,ro "$root/$1" || exit 125; fi

@@ -37,6 +37,7 @@ backendTest('virtiofsd serves a directory per volume; host volumes are bound in 
   t.deepEqual(readdirSync(dir.volumesDir).sort(), ['conf', 'data', 'scratch']);
   t.deepEqual(readdirSync(join(dir.volumesDir, 'data')), [], 'the host sees no bind mount');
   t.false(mounts(process.pid).some((m) => m.includes(dir.volumesDir)));
+  t.deepEqual(readdirSync('/run/virtiofsd').filter((f) => f.includes('vmctr-vol-')), [], 'virtiofsd\'s pid file is in its own namespace');
   const inside = mounts(backend.pid!);
   t.true(inside.some((m) => m.startsWith(`${dir.volumesDir}/data rw`)), 'data is bound read-write under virtiofsd\'s root');
   t.true(inside.some((m) => m.startsWith(`${dir.volumesDir}/conf ro`)), 'conf is bound read-only');
