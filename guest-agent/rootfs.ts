@@ -32,6 +32,8 @@ export interface MountStep {
   mkdir: string[];
   mount: MountCall;
   target: string;
+  /** How errors name the mount point: the container's path for a volume, the agent's own otherwise. */
+  label: string;
 }
 
 const FLAG_NAMES: Array<[number, string]> = [[MS.REMOUNT, 'remount'], [MS.RDONLY, 'ro'], [MS.NOSUID, 'nosuid'], [MS.NODEV, 'nodev'], [MS.NOEXEC, 'noexec'], [MS.BIND, 'bind']];
@@ -42,8 +44,8 @@ export function describeMount(m: MountCall): string {
   return ['mount', ...(m.fstype ? ['-t', m.fstype] : []), ...(options.length ? ['-o', options.join(',')] : []), ...(m.source ? [m.source] : []), m.target].join(' ');
 }
 
-function step(mkdir: string[], source: string, target: string, fstype: string, flags: number, data = ''): MountStep {
-  return { mkdir, mount: { source, target, fstype, flags, data }, target };
+function step(mkdir: string[], source: string, target: string, fstype: string, flags: number, data = '', label = target): MountStep {
+  return { mkdir, mount: { source, target, fstype, flags, data }, target, label };
 }
 
 /** The mount steps for one container whose state lives under `dir`; `root` is where the container sees "/". */
@@ -69,8 +71,9 @@ export function planRootfs(spec: RootfsSpec, dir: string, volumes: readonly Volu
   const depth = (path: string) => path.split('/').filter(Boolean).length;
   for (const volume of [...volumes].sort((a, b) => depth(a.target) - depth(b.target))) {
     const target = joinPath(root, volume.target);
-    steps.push(step([target], joinPath(shared, volume.name), target, '', MS.BIND));
-    if (volume.readOnly) steps.push(step([], '', target, '', MS.REMOUNT | MS.BIND | MS.RDONLY));
+    const label = `volume ${volume.name}'s target ${volume.target}`;
+    steps.push(step([target], joinPath(shared, volume.name), target, '', MS.BIND, '', label));
+    if (volume.readOnly) steps.push(step([], '', target, '', MS.REMOUNT | MS.BIND | MS.RDONLY, '', label));
   }
   return { root, steps };
 }

@@ -15,8 +15,11 @@
 // writes go through to the host as they are made (no writeback cache), so
 // nothing written is lost when the pod ends. xattr on (capabilities and
 // labels of files survive); POSIX ACLs off (the guest kernel has no FUSE
-// ACL support); announce_submounts, so each host volume is its own
-// filesystem in the guest, with its own inode numbers.
+// ACL support). No announce_submounts: with it each host volume is an
+// automount in the guest, and Linux 6.1 fails (ENOENT) the second app that
+// binds one; without it the volumes are one filesystem to the guest, whose
+// inode numbers may repeat across volumes (FUSE keeps files apart by node
+// id, so only tools that compare st_ino across volumes can be misled).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,7 +94,7 @@ export class VolumeBackend {
     }
     const args = [
       `--socket-path=${dir.volumesSocket}`, '-o', `source=${root}`, '-o', 'sandbox=namespace', '-o', 'cache=auto',
-      '-o', 'xattr', '-o', 'no_posix_acl', '-o', 'announce_submounts', '-o', 'log_level=warn',
+      '-o', 'xattr', '-o', 'no_posix_acl', '-o', 'log_level=warn',
     ];
     const logFd = openSync(dir.volumesLog, 'a');
     let child: ChildProcess;

@@ -17,7 +17,7 @@ export class MountedRootfs {
       for (const step of steps) {
         for (const path of step.mkdir) platform.makeDirectory(path);
         // mount follows symlinks outside the container: an image's /proc -> /run would cover the agent's own /run.
-        if (!platform.isDirectory(step.target)) throw new Error(`${step.target} is not a directory`);
+        if (!platform.isDirectory(step.target)) throw new Error(`${step.label} is not a directory`);
         try {
           platform.mount(step.mount);
         } catch (err) {
