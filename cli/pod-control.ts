@@ -36,7 +36,9 @@ export function viewOf(dir: PodDir, record: PodRecord | undefined): PodView {
   if (!record) return { dir, record, monitorAlive, status: monitorAlive ? 'starting' : 'incomplete (vmctr died while creating it)' };
   // A foreground pod ends with its `vmctr run`: once that is gone the monitor is ending the pod, whatever the record says yet.
   const ownerGone = isLiveState(record.state) && record.owner !== undefined && !isAlive(record.owner);
-  const status = ownerGone ? 'dead (its vmctr was killed)' : describeStatus(record, monitorAlive);
+  const oomKilled = !monitorAlive && isLiveState(record.state) && record.cgroup !== undefined && PodCgroup.of(record.id).oomKills() > 0;
+  // The OOM killer first: a foreground pod's `vmctr run` exits once its monitor is gone, whoever killed that.
+  const status = ownerGone && !oomKilled ? 'dead (its vmctr was killed)' : describeStatus(record, monitorAlive, Date.now(), oomKilled);
   return { dir, record, monitorAlive, status };
 }
 

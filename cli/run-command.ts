@@ -20,7 +20,7 @@ import { cgroupUnavailable, PodCgroup, podLimits } from '../pod/pod-cgroup.js';
 import { PodNetworks, type PodNetworkConfig } from '../net/pod-network.js';
 import { parsePortForward } from '../net/port-forward.js';
 import { newPodId, PodDir, PodNameError } from '../pod/pod-dir.js';
-import { RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
+import { OOM_KILLED, RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
 import { DEFAULT_IMAGE } from '../pod/rootfs-source.js';
 import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
@@ -167,7 +167,7 @@ export async function run(request: RunApps): Promise<void> {
   await startup.listening;
   let status: number;
   try {
-    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty, () => monitorGone(monitorExited, record.id, flags.rm));
+    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty, () => monitorGone(monitorExited, record.id, flags.rm), group);
   } catch (err) {
     // A pod that failed before this process attached (a missing image...) said why on the start-up pipe.
     await Promise.race([startup.started, new Promise((resolve) => setTimeout(resolve, STARTUP_REPORT_WAIT_MS))]);
@@ -220,7 +220,7 @@ function startupEvents(lines: ReturnType<typeof createInterface>, monitorLog: st
  * ends the pod; SIGTERM stops it (SIGTERM to the apps, the VM ended after a
  * grace period); a closed stdout kills it and exits as a filter does.
  */
-async function attachOwner(socket: string, stdin: boolean, tty: boolean, ended: () => Promise<void>): Promise<number> {
+async function attachOwner(socket: string, stdin: boolean, tty: boolean, ended: () => Promise<void>, group: PodCgroup | undefined): Promise<number> {
   let interrupts = 0;
   const attachment = await attach(socket, { op: 'attach', stdin, owner: true }, {
     stdin,
@@ -234,7 +234,9 @@ async function attachOwner(socket: string, stdin: boolean, tty: boolean, ended: 
       void request(socket, { op: 'kill' }).catch(() => {}).then(ended).finally(() => process.exit(EXIT_SIGPIPE));
     },
   });
-  return reportExit(await attachment.exit);
+  const exit = await attachment.exit;
+  // A monitor that vanished without a word may have been the OOM killer's choice: say so rather than "went away".
+  return reportExit(exit.code === RunExitCode.failure && group && group.oomKills() > 0 ? { ...exit, error: OOM_KILLED } : exit);
 }
 
 /** The pod's network, attached on the host (net/), or none with --net none or without --net. */

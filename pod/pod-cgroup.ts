@@ -120,6 +120,15 @@ export class PodCgroup {
     };
   }
 
+  /** How many processes the kernel's OOM killer has killed in it for its memory.max (memory.events); 0 if unreadable. */
+  oomKills(): number {
+    try {
+      return Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(this.path, 'memory.events'), 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+
   /** The pids in it. */
   processes(): number[] {
     return readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);

@@ -55,10 +55,13 @@ export function isLiveState(state: PodState): boolean {
   return state === 'starting' || state === 'running' || state === 'stopping';
 }
 
-/** The pod's status in words, given whether its monitor holds the pod's lock. */
-export function describeStatus(record: PodRecord, monitorAlive: boolean, now = Date.now()): string {
+/** Why a pod's monitor died when the kernel's OOM killer took it: what ps, status and an attached run say. */
+export const OOM_KILLED = 'the out-of-memory killer ended its monitor: the pod reached its memory limit (vmctr update --memory)';
+
+/** The pod's status in words, given whether its monitor holds the pod's lock and, if not, whether its cgroup saw an OOM kill. */
+export function describeStatus(record: PodRecord, monitorAlive: boolean, now = Date.now(), oomKilled = false): string {
   if (isLiveState(record.state)) {
-    if (!monitorAlive) return 'dead (its monitor was killed)';
+    if (!monitorAlive) return `dead (${oomKilled ? OOM_KILLED : 'its monitor was killed'})`;
     if (record.state === 'running' && record.started) return `running (${uptime(now - Date.parse(record.started))})`;
     return record.state;
   }

@@ -117,6 +117,11 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
     for i in $(seq 1 100); do $vmctr status k | grep -q '"state": "failed"' && break; sleep 0.2; done
     $vmctr status k | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(\`state=\${r.state} \${r.exitCode}\\nerror=\${r.error}\`)'
     $vmctr rm k >/dev/null; echo "rm=$?"
+    # Pages virtiofsd writes are the pod's: on tmpfs ($d is) they cannot be reclaimed, and past the limit the OOM killer ends the pod.
+    mkdir "$d/tmpfs"
+    $vmctr run --name oom --memory 64 -v "$d/tmpfs:/d" default -- dd if=/dev/zero of=/d/f bs=1M count=400 2>"$d/err" >/dev/null; echo "oom=$? $(tail -1 "$d/err")"
+    echo "oom-ps=$($vmctr ps -a | grep -c 'dead (the out-of-memory killer ended its monitor')"
+    $vmctr rm oom >/dev/null; echo "oom-rm=$?"
     for spec in "-v $d/missing:/data" "-v $d/src:data" "--volume v,kind=host,source=$d/src --volume v,kind=empty" "-v $d/file:/data"; do
       $vmctr run --rm $spec default -- true 2>"$d/err"; echo "bad=$? $(wc -l <"$d/err") $(cat "$d/err")"
     done
@@ -129,6 +134,9 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
   t.is(field(out, 'state'), 'failed 251');
   t.is(field(out, 'error'), 'the volume backend (virtiofsd) was killed by SIGKILL');
   t.is(field(out, 'rm'), '0');
+  t.is(field(out, 'oom'), '251 vmctr: the out-of-memory killer ended its monitor: the pod reached its memory limit (vmctr update --memory)');
+  t.is(field(out, 'oom-ps'), '1');
+  t.is(field(out, 'oom-rm'), '0');
   const bad = out.split('\n').filter((l) => l.startsWith('bad='));
   t.is(bad.length, 4);
   for (const line of bad) t.regex(line, /^bad=125 1 vmctr: /);

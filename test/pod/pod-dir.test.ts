@@ -82,6 +82,7 @@ test('a record is replaced whole; a torn or foreign pod.json reads as no record'
 test('status: a live state with its lock free is a dead monitor; a dead owner is reported as such', async (t) => {
   const rec = record('s', 'running');
   t.is(describeStatus(rec, false), 'dead (its monitor was killed)');
+  t.is(describeStatus(rec, false, Date.now(), true), 'dead (the out-of-memory killer ended its monitor: the pod reached its memory limit (vmctr update --memory))');
   t.regex(describeStatus({ ...rec, started: new Date(Date.now() - 90_000).toISOString() }, true), /^running \(1m\)$/);
   t.is(describeStatus({ ...rec, state: 'exited', exitCode: 3 }, false), 'exited (3)');
   const r = root();
