@@ -25,6 +25,7 @@ import { self } from '../pod/process-identity.js';
 import { DEFAULT_IMAGE } from '../pod/rootfs-source.js';
 import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
 import { storeRoot } from '../image/store-root.js';
+import { DEFAULT_LAYER_BYTES, parseSize, SIZE_EXPECTED, SIZE_FORM } from '../pod/layer-disk.js';
 import { type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { agentImagePath, defaultImagePath, defaultKernelPath } from './guest-kernel.js';
 import { RunExitCode } from './run-exit-code.js';
@@ -55,6 +56,7 @@ export const runFlags = {
   tty: { type: 'boolean', char: 't', description: 'give the container a terminal' },
   cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
   memory: { type: 'integer', description: 'guest memory in MiB', default: 256, min: MIN_MEMORY_MIB, max: MAX_MEMORY_MIB },
+  'storage-size': { type: 'string', format: { pattern: SIZE_FORM, expected: SIZE_EXPECTED }, description: 'the size of the pod\'s writable layer, a sparse disk on the host\'s (default 10G); a full layer is ENOSPC in the pod' },
   net: { type: 'string', description: 'the network the pod joins (vmctr network ls), or none (default: none, loopback only)' },
   port: { type: 'string', char: 'p', multiple: true, description: 'forward a host port to the pod: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp]; repeatable (needs --net)' },
   ip: { type: 'string', description: 'the pod\'s address on its network (default: the lowest free one)' },
@@ -90,6 +92,12 @@ export async function run(request: RunApps): Promise<void> {
   if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`, RunExitCode.error);
   if (flags.detach && flags.rm) throw new UserError('--rm and -d do not go together: a detached pod is removed with vmctr rm', RunExitCode.error);
 
+  let layerBytes = DEFAULT_LAYER_BYTES;
+  try {
+    if (flags['storage-size'] !== undefined) layerBytes = parseSize(flags['storage-size']);
+  } catch (err) {
+    throw new UserError(`--storage-size: ${(err as Error).message}`, RunExitCode.error);
+  }
   const apps: LaunchApp[] = request.pod.apps.map((app) => ({ ...app, image: imagePath(app.image) }));
   const record: PodRecord = {
     version: RECORD_VERSION,
@@ -128,6 +136,7 @@ export async function run(request: RunApps): Promise<void> {
     exitOnFirst: request.pod.exitOnFirst,
     cpus: flags.cpus,
     memoryMiB: flags.memory,
+    layerBytes,
     hostname: flags.hostname ?? dir.name,
     stdin: flags.interactive,
     ...(tty ? { tty } : {}),

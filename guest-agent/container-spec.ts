@@ -2,7 +2,7 @@
  * Checks a start message from the host field by field, so a malformed request
  * fails that one container with a one-line reason instead of the agent.
  */
-import type { ContainerSpec, JoinedRootfs, Rlimit, RootfsSpec, StartMessage, VolumeMount } from './protocol.js';
+import type { ContainerSpec, JoinedRootfs, LayerSpec, Rlimit, RootfsSpec, StartMessage, VolumeMount } from './protocol.js';
 import { encodeUtf8 } from './utf8.js';
 
 export class SpecError extends Error {
@@ -41,10 +41,23 @@ function rootfs(value: unknown): RootfsSpec | JoinedRootfs {
     if (!isId(v.container)) throw new SpecError('rootfs container must be a process id from 1 to 2^32-1');
     return { container: v.container };
   }
-  if (isCleanString(v.device) && isCleanString(v.fstype) && v.device.startsWith('/')) return { device: v.device, fstype: v.fstype };
+  if (isCleanString(v.device) && isCleanString(v.fstype) && v.device.startsWith('/')) {
+    return { device: v.device, fstype: v.fstype, ...(v.layer === undefined ? {} : { layer: layer(v.layer) }) };
+  }
   // A directory becomes overlayfs's lowerdir option: its separators would smuggle in other options.
   if (isCleanString(v.directory) && v.directory.startsWith('/') && !/[,:\\]/.test(v.directory)) return { directory: v.directory };
   throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\), or {container}');
+}
+
+/** A directory of the layer disk: one name, so it stays on the layer. */
+const LAYER_DIRECTORY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}$/;
+
+function layer(value: unknown): LayerSpec {
+  const v = (value ?? {}) as Fields;
+  if (!isCleanString(v.device) || !v.device.startsWith('/') || !isCleanString(v.fstype) || !isString(v.directory) || !LAYER_DIRECTORY.test(v.directory)) {
+    throw new SpecError('rootfs layer must be {device, fstype, directory}: an absolute device path and a directory name of letters, digits, "_", "." or "-"');
+  }
+  return { device: v.device, fstype: v.fstype, directory: v.directory };
 }
 
 function limit(value: unknown): number | 'unlimited' {

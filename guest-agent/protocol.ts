@@ -55,10 +55,17 @@ export interface Hello {
 }
 
 export type RootfsSpec =
-  /** A block device mounted read-only, with a tmpfs overlay on top. */
-  | { device: string; fstype: string }
+  /** A block device mounted read-only, with an overlay on top: its upper layer on `layer`, or a tmpfs. */
+  | { device: string; fstype: string; layer?: LayerSpec }
   /** An existing directory as the lower layer (tests; shared directories), with a tmpfs overlay on top. */
   | { directory: string };
+
+/** The pod's writable layer: a block device shared by its apps, each with its own `directory` on it for its overlay's upper layer. */
+export interface LayerSpec {
+  device: string;
+  fstype: string;
+  directory: string;
+}
 
 /** The root of a running container, joined as it is (an exec): the host id of the start that mounted it. */
 export interface JoinedRootfs {

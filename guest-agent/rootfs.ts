@@ -1,7 +1,8 @@
 /**
  * The container's root, as a list of mount(2) calls: the image (a read-only
- * block device, or a directory) under an overlay whose upper layer is a
- * tmpfs, so the source is never written; then /proc, /sys, /dev, /dev/pts
+ * block device, or a directory) under an overlay whose upper layer is on the
+ * pod's writable layer disk (a directory per app) or a tmpfs, so the source
+ * is never written; then /proc, /sys, /dev, /dev/pts
  * bound in and a fresh tmpfs /tmp, as a container expects; then the pod's
  * volumes the container mounts: the pod's one virtio-fs device (tag
  * VOLUMES_TAG: a directory per volume, served by virtiofsd on the host) is
@@ -52,11 +53,15 @@ function step(mkdir: string[], source: string, target: string, fstype: string, f
 export function planRootfs(spec: RootfsSpec, dir: string, volumes: readonly VolumeMount[] = []): { root: string; steps: MountStep[] } {
   const lower = 'device' in spec ? joinPath(dir, 'lower') : spec.directory;
   const scratch = joinPath(dir, 'scratch');
-  const upper = joinPath(scratch, 'upper'), work = joinPath(scratch, 'work');
+  const layer = 'device' in spec ? spec.layer : undefined;
+  // On the pod's layer disk each app has its own directory; a tmpfs is the container's alone.
+  const own = layer ? joinPath(scratch, layer.directory) : scratch;
+  const upper = joinPath(own, 'upper'), work = joinPath(own, 'work');
   const root = joinPath(dir, 'root');
   const steps: MountStep[] = [];
   if ('device' in spec) steps.push(step([lower], spec.device, lower, spec.fstype, MS.RDONLY));
-  steps.push(step([scratch], 'tmpfs', scratch, 'tmpfs', 0, 'mode=0755'));
+  if (layer) steps.push(step([scratch], layer.device, scratch, layer.fstype, 0));
+  else steps.push(step([scratch], 'tmpfs', scratch, 'tmpfs', 0, 'mode=0755'));
   steps.push(step([upper, work, root], 'overlay', root, 'overlay', 0, `lowerdir=${lower},upperdir=${upper},workdir=${work}`));
   for (const path of ['/proc', '/sys', '/dev', '/dev/pts']) {
     const target = joinPath(root, path);

@@ -17,6 +17,8 @@ export interface PodLaunch {
   exitOnFirst: boolean;
   cpus: number;
   memoryMiB: number;
+  /** The size of the pod's writable layer (pod/layer-disk.ts). */
+  layerBytes: number;
   hostname: string;
   /** The first app's stdin is open for an attached client. */
   stdin: boolean;

@@ -30,6 +30,7 @@ import type { PodRecord, PodState } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
 import { prepareRootfs, RootfsError, type PreparedRootfs } from '../pod/rootfs-source.js';
 import { VolumeBackend, VolumeBackendError } from '../pod/volume-backend.js';
+import { createLayerDisk, LayerDiskError } from '../pod/layer-disk.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { AppLogWriter } from './app-log.js';
 import { Journal } from './journal.js';
@@ -210,12 +211,19 @@ export class Monitor {
         this.pod?.kill();
       });
     }
+    try {
+      await createLayerDisk(this.dir.layerDisk, launch.layerBytes);
+    } catch (err) {
+      if (err instanceof LayerDiskError) throw new StartError(err.message, RunExitCode.error);
+      throw err;
+    }
     const kernel = openInputFile(launch.kernel, 'kernel');
     try {
       this.pod = await Pod.boot({
         kernel,
         agentImage: launch.agentImage,
         rootfsDisks: this.rootfs.map((r) => r.disk),
+        layerDisk: this.dir.layerDisk,
         cpus: launch.cpus,
         memoryMiB: launch.memoryMiB,
         console: this.console,

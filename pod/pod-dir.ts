@@ -65,6 +65,10 @@ export class PodDir {
   get volumesLog(): string {
     return join(this.path, 'virtiofsd.log');
   }
+  /** The pod's writable layer, a sparse ext4 disk (pod/layer-disk.ts). */
+  get layerDisk(): string {
+    return join(this.path, 'layer.ext4');
+  }
   get logsDir(): string {
     return join(this.path, 'logs');
   }

@@ -55,12 +55,13 @@ export type AppDraft = Omit<AppSpec, 'name'> & { name?: string | undefined };
 
 /**
  * Each virtio device has its own interrupt line: the VMM has 19 (GSI 5 to
- * 23) and a pod's agent disk, console, agent port and rng take 4. The rest
+ * 23) and a pod's agent disk, console, agent port, rng and writable layer
+ * disk take 5. The rest
  * are the pod's: a disk (virtio-blk) per app, one virtio-fs device for all
  * its volumes, one virtio-net device on a network. A pod is a few apps, not
  * a cluster.
  */
-export const MAX_POD_DEVICES = 19 - 4;
+export const MAX_POD_DEVICES = 19 - 5;
 /** Apps in a pod: as many as its devices allow, without volumes or a network. */
 export const MAX_APPS = MAX_POD_DEVICES;
 

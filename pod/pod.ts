@@ -27,6 +27,8 @@ export interface PodConfig {
   agentImage: string;
   /** Each app's root filesystem as an ext4 image, in app order. */
   rootfsDisks: string[];
+  /** The pod's writable layer (pod/layer-disk.ts): the disk after the apps', on which each app's writes go. */
+  layerDisk: string;
   /** The vhost-user socket of the pod's volume backend (pod/volume-backend.ts): the guest gets its virtio-fs device. */
   volumesSocket?: string;
   cpus: number;
@@ -56,6 +58,8 @@ export class Pod {
     private readonly agent: AgentClient,
     /** What each app's /etc/resolv.conf and /etc/hosts say, on a networked pod. */
     private readonly names: ContainerSpec['network'],
+    /** The guest's device for the writable layer. */
+    private readonly layerDevice: string,
   ) {}
 
   /**
@@ -77,6 +81,7 @@ export class Pod {
       disks: [
         { path: config.agentImage, readOnly: true, serial: 'vmctr-agent' },
         ...config.rootfsDisks.map((path, i) => ({ path, readOnly: true, serial: `vmctr-rootfs${i}` })),
+        { path: config.layerDisk, readOnly: false, serial: 'vmctr-layer' },
       ],
       ports: [{ name: AGENT_PORT, handler: port }],
       ...(net ? { net: { tap: net.guest.tap, mac: net.guest.mac } } : {}),
@@ -94,16 +99,16 @@ export class Pod {
       throw new Error(exit.kind === 'stopped' ? (err as Error).message : `the guest ended before its agent started: ${describeVmExit(exit)}`);
     }
     const names = net ? { resolvConf: resolvConf(net.guest.dns), hosts: hostsFile(net.guest.address, net.hostname) } : undefined;
-    return new Pod(vm, vmEnded, agent, names);
+    return new Pod(vm, vmEnded, agent, names, diskDevice(1 + config.rootfsDisks.length));
   }
 
-  /** Starts app `index` (0-based) on its own disk. */
+  /** Starts app `index` (0-based) on its own disk, its writes in its own directory of the layer. */
   startApp(index: number, container: Omit<ContainerSpec, 'rootfs'>): ContainerProcess {
     if (!Number.isInteger(index) || index < 0 || index >= MAX_APPS) throw new RangeError(`no app ${index}`);
     return this.watch(this.agent.startContainer({
       ...container,
       ...(this.names ? { network: this.names } : {}),
-      rootfs: { device: `/dev/vd${String.fromCharCode(0x62 + index)}`, fstype: 'ext4' },
+      rootfs: { device: diskDevice(1 + index), fstype: 'ext4', layer: { device: this.layerDevice, fstype: 'ext4', directory: String(index) } },
     }));
   }
 
@@ -157,4 +162,9 @@ export function describeVmExit(exit: VmExit): string {
     case 'crash': return `the guest crashed: ${exit.detail}`;
     case 'stopped': return 'the VM was stopped';
   }
+}
+
+/** The guest's name for virtio-blk disk `index` (0-based, in the order given to the VM): /dev/vda, /dev/vdb, ... */
+function diskDevice(index: number): string {
+  return `/dev/vd${String.fromCharCode(0x61 + index)}`;
 }

@@ -47,3 +47,16 @@ test('no volumes: no virtio-fs mount', (t) => {
   const { steps } = planRootfs({ device: '/dev/vdb', fstype: 'ext4' }, '/run/vmctr/4', []);
   t.false(steps.some((s) => s.mount.fstype === 'virtiofs'));
 });
+
+test('with the pod\'s writable layer disk: the upper layer is the app\'s own directory on it, not a tmpfs', (t) => {
+  const { steps } = planRootfs({ device: '/dev/vdb', fstype: 'ext4', layer: { device: '/dev/vdd', fstype: 'ext4', directory: '0' } }, '/run/vmctr/5');
+  t.deepEqual(
+    steps.slice(0, 3).map((s) => describeMount(s.mount)),
+    [
+      'mount -t ext4 -o ro /dev/vdb /run/vmctr/5/lower',
+      'mount -t ext4 /dev/vdd /run/vmctr/5/scratch',
+      'mount -t overlay -o lowerdir=/run/vmctr/5/lower,upperdir=/run/vmctr/5/scratch/0/upper,workdir=/run/vmctr/5/scratch/0/work overlay /run/vmctr/5/root',
+    ],
+  );
+  t.deepEqual(steps[2]!.mkdir, ['/run/vmctr/5/scratch/0/upper', '/run/vmctr/5/scratch/0/work', '/run/vmctr/5/root']);
+});

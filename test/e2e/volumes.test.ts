@@ -147,3 +147,28 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
   t.regex(field(out, 'over-file') ?? '', /^125 1 vmctr: .*\/etc\/passwd.*not a directory/);
   nothingLeft(t, out);
 });
+
+serial('the container\'s writes go to the pod\'s writable layer on the host\'s disk: 300 MB to / in a 256 MiB pod; a full layer is ENOSPC and the pod goes on', async (t) => {
+  t.log(guest().description);
+  const r = await sh(`
+    $vmctr run -d --name big default -- sleep 1000 >/dev/null
+    echo "layer=$(stat -c %s "$VMCTR_ROOT/pods/big/layer.ext4")"
+    # The lab keeps every file in tmpfs, so the layer's pages count against the pod's host limit: raise that (guest RAM stays 256 MiB).
+    $vmctr update --memory 1024 big >/dev/null
+    $vmctr exec big -- sh -c 'dd if=/dev/zero of=/big bs=1M count=300 2>&1 | tail -1; sync; ls -l /big | cut -c1-60'
+    echo "used=$(( $(du -k "$VMCTR_ROOT/pods/big/layer.ext4" | cut -f1) / 1024 ))"
+    $vmctr rm -f big >/dev/null
+    $vmctr run --rm --storage-size 32M default -- sh -c 'dd if=/dev/zero of=/fill bs=1M count=64 2>&1 | grep -o "No space left on device" | head -1; rm /fill; echo after >/after && cat /after'
+    echo "full=$?"
+    $vmctr run --rm --storage-size 1K default -- true 2>&1; echo "small=$?"
+    ${LEFTOVERS}
+  `);
+  const out = r.stdout.toString();
+  t.log(out, r.stderr.toString().slice(-3000));
+  t.is(field(out, 'layer'), String(10 * 2 ** 30), 'a 10 GiB sparse layer by default');
+  t.regex(out, /^300\+0 records out\n-rw-r--r-- +1 root +root +314572800 /m, 'all 300 MB written in a pod of 256 MiB');
+  t.true(Number(field(out, 'used')) >= 300, 'the bytes are in the layer on the host');
+  t.regex(out, /^No space left on device\nafter\nfull=0$/m, 'a full layer is ENOSPC; the pod goes on');
+  t.regex(out, /^vmctr: --storage-size: expected a size such as 512M, 10G or 1T \(from 16M to 16T\), got "1K"\nsmall=125$/m);
+  nothingLeft(t, out);
+});
