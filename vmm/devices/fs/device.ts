@@ -3,8 +3,7 @@
 // queue that a vhost-user backend (virtiofsd: vmm/vhost/vhost-user-fs.ts)
 // serves straight from guest memory. The device itself holds only its
 // configuration: the tag the guest mounts it by.
-import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
-import { readConfigBytes } from '../../virtio/device.js';
+import { BackendDevice } from '../../virtio/backend-device.js';
 import type { QueueBackend } from '../../virtio/queue-backend.js';
 import { DeviceType, Feature, featureBit } from '../../virtio/spec.js';
 
@@ -24,39 +23,17 @@ export function encodeFsTag(tag: string): Uint8Array {
   return bytes;
 }
 
-export class FsDevice implements VirtioDevice {
+export class FsDevice extends BackendDevice {
   readonly deviceType = DeviceType.FS;
   /** 5.11.3: no device features (VIRTIO_FS_F_NOTIFICATION is not offered). */
   readonly features = 0n;
   readonly queueMaxSizes = [HIPRIO_QUEUE_SIZE, REQUEST_QUEUE_SIZE];
-  readonly externalQueues = true;
-  private readonly config = new Uint8Array(CONFIG_SIZE);
 
-  constructor(
-    private readonly backend: QueueBackend,
-    tag: string,
-  ) {
+  constructor(backend: QueueBackend, tag: string) {
+    super(backend, new Uint8Array(CONFIG_SIZE));
     const missing = RING_FEATURES & ~backend.features;
     if (missing) throw new Error(`the virtio-fs backend lacks ring features 0x${missing.toString(16)} (event index, indirect descriptors)`);
     this.config.set(encodeFsTag(tag), 0);
     new DataView(this.config.buffer).setUint32(FS_TAG_SIZE, this.queueMaxSizes.length - 1, true);
-  }
-
-  readConfig(offset: number, data: Uint8Array): void {
-    readConfigBytes(this.config, offset, data);
-  }
-
-  /** 5.11.4: the configuration is read-only. */
-  writeConfig(): void {}
-
-  activate(ctx: ActivateContext): void {
-    const fds = ctx.eventFds!;
-    this.backend.start({ queues: ctx.queues, mem: ctx.mem, features: ctx.features, kick: fds.kick, call: fds.call });
-  }
-
-  queueNotify(): void {}
-
-  reset(): void {
-    this.backend.stop();
   }
 }

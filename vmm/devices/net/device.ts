@@ -4,8 +4,7 @@
 // buffers. The device itself holds only its configuration: the MAC address
 // and a link that is always up.
 import { native } from '../../kvm/native.js';
-import type { ActivateContext, VirtioDevice } from '../../virtio/device.js';
-import { readConfigBytes } from '../../virtio/device.js';
+import { BackendDevice } from '../../virtio/backend-device.js';
 import { DeviceType, NET_S_LINK_UP, NetFeature, featureBit } from '../../virtio/spec.js';
 import type { QueueBackend } from '../../virtio/queue-backend.js';
 
@@ -38,38 +37,16 @@ export function randomMac(): string {
   return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-export class NetDevice implements VirtioDevice {
+export class NetDevice extends BackendDevice {
   readonly deviceType = DeviceType.NET;
   readonly features: bigint;
   readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
-  readonly externalQueues = true;
-  private readonly config = new Uint8Array(CONFIG_SIZE);
 
-  constructor(
-    private readonly backend: QueueBackend,
-    mac: Uint8Array,
-  ) {
+  constructor(backend: QueueBackend, mac: Uint8Array) {
+    super(backend, new Uint8Array(CONFIG_SIZE));
     // Mergeable receive buffers only where the backend has them: they change what it writes.
     this.features = NET_FEATURES | (backend.features & featureBit(NetFeature.MRG_RXBUF));
     this.config.set(mac, 0);
     new DataView(this.config.buffer).setUint16(6, NET_S_LINK_UP, true);
-  }
-
-  readConfig(offset: number, data: Uint8Array): void {
-    readConfigBytes(this.config, offset, data);
-  }
-
-  /** 5.1.4: the driver does not write the configuration (no VIRTIO_NET_F_CTRL_MAC_ADDR). */
-  writeConfig(): void {}
-
-  activate(ctx: ActivateContext): void {
-    const fds = ctx.eventFds!;
-    this.backend.start({ queues: ctx.queues, mem: ctx.mem, features: ctx.features, kick: fds.kick, call: fds.call });
-  }
-
-  queueNotify(): void {}
-
-  reset(): void {
-    this.backend.stop();
   }
 }
