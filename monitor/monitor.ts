@@ -12,7 +12,8 @@
  * clients, then `{"started": true}` or `{"error": line, "exitCode": n}`.
  */
 import { closeSync, writeSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -31,6 +32,8 @@ import { self } from '../pod/process-identity.js';
 import { prepareRootfs, RootfsError, type PreparedRootfs } from '../pod/rootfs-source.js';
 import { VolumeBackend, VolumeBackendError } from '../pod/volume-backend.js';
 import { createLayerDisk, LayerDiskError } from '../pod/layer-disk.js';
+import { ImageVolumeError, populateVolume, type ImageVolume } from '../pod/image-volumes.js';
+import type { MountSpec, VolumeSpec } from '../pod/volume-spec.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { AppLogWriter } from './app-log.js';
 import { Journal } from './journal.js';
@@ -103,6 +106,8 @@ export class Monitor {
   private pod: Pod | undefined;
   /** virtiofsd, serving the pod's volumes; none for a pod without. */
   private volumes: VolumeBackend | undefined;
+  /** The volumes made for what the apps' images declare. */
+  private readonly imageVolumes: VolumeSpec[] = [];
   /** Why the pod ended early when its volume backend went away. */
   private backendFailure: string | undefined;
   private readonly rootfs: PreparedRootfs[] = [];
@@ -188,18 +193,20 @@ export class Monitor {
         throw err;
       }
       this.rootfs.push(prepared);
+      const mounts = [...app.mounts, ...(await this.imageVolumeMounts(i, prepared.imageVolumes ?? [], app.mounts))];
       this.apps[i]!.container = {
         ...prepared.container,
         hostname: launch.hostname,
         ...(i === 0 && launch.stdin ? { stdin: true } : {}),
         ...(i === 0 && launch.tty ? { tty: launch.tty } : {}),
-        ...(app.mounts.length ? { volumes: app.mounts.map((m) => ({ name: m.volume, target: m.target, readOnly: m.readOnly })) } : {}),
+        ...(mounts.length ? { volumes: mounts.map((m) => ({ name: m.volume, target: m.target, readOnly: m.readOnly })) } : {}),
       };
       if (this.killed || this.ownerGone) throw new StartError('the pod was stopped while starting', RunExitCode.failure);
     }
-    if (launch.volumes.length) {
+    const volumes = [...launch.volumes, ...this.imageVolumes];
+    if (volumes.length) {
       try {
-        this.volumes = await VolumeBackend.start(this.dir, launch.volumes);
+        this.volumes = await VolumeBackend.start(this.dir, volumes);
       } catch (err) {
         if (err instanceof VolumeBackendError) throw new StartError(err.message, RunExitCode.error);
         throw err;
@@ -259,6 +266,31 @@ export class Monitor {
     await Promise.all(this.apps.map((a) => a.done));
     const end = this.killed || this.ownerGone ? await this.pod.ended() : await this.pod.shutdown();
     return this.outcome(end);
+  }
+
+  /**
+   * Docker's semantics for the volumes app `index`'s image declares: each
+   * path no mount of the app covers gets a new volume of the pod's, holding
+   * what the image has there.
+   */
+  private async imageVolumeMounts(index: number, declared: readonly ImageVolume[], mounts: readonly MountSpec[]): Promise<MountSpec[]> {
+    const added: MountSpec[] = [];
+    for (const [k, volume] of declared.entries()) {
+      if (mounts.some((m) => m.target === volume.path)) continue;
+      let name = `image-${index}-${k}`;
+      while (this.launch.volumes.some((v) => v.name === name)) name += '-';
+      const dir = join(this.dir.volumesDir, name);
+      await mkdir(dir, { recursive: true });
+      try {
+        await populateVolume(volume, dir);
+      } catch (err) {
+        if (err instanceof ImageVolumeError) throw new StartError(err.message, RunExitCode.error);
+        throw err;
+      }
+      this.imageVolumes.push({ name, kind: 'empty', readOnly: false });
+      added.push({ volume: name, target: volume.path, readOnly: false });
+    }
+    return added;
   }
 
   /**

@@ -10,6 +10,7 @@ import { resolveImage } from '../image/resolve-image.js';
 import { containerSpec } from '../image/run-spec.js';
 import { ImageStore } from '../image/store.js';
 import { buildRootfsDisk } from './rootfs-disk.js';
+import { imageVolumes } from './image-volumes.js';
 import type { PreparedRootfs, RootfsOptions } from './rootfs-source.js';
 
 /** The root filesystem of the store image `nameOrId`; a one-line ImageError if it is not there or cannot run. */
@@ -27,7 +28,7 @@ export async function prepareImageRootfs(nameOrId: string, opts: RootfsOptions):
       user: `${spec.user.uid}:${spec.user.gid}`,
       ...(spec.user.additionalGids.length ? { additionalGroups: spec.user.additionalGids.map(String) } : {}),
     };
-    return { disk, container, release: () => image.release() };
+    return { disk, container, release: () => image.release(), imageVolumes: imageVolumes(image.rootfsDir, spec.volumes) };
   } catch (err) {
     await image.release();
     throw err;

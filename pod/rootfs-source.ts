@@ -5,6 +5,7 @@
 // loaded only for a store image, and the tar code only for a tar or an image
 // to unpack: the default image and a directory load neither, and every
 // module loaded is start-up time before the guest runs.
+import type { ImageVolume } from './image-volumes.js';
 import { stat } from 'node:fs/promises';
 import type { ContainerSpec } from '../guest-agent/protocol.js';
 import { buildRootfsDisk } from './rootfs-disk.js';
@@ -33,6 +34,8 @@ export interface PreparedRootfs {
   container: Omit<ContainerSpec, 'rootfs'>;
   /** Lets go of what the pod held (an image pin). */
   release(): Promise<void>;
+  /** The volumes a store image declares (pod/image-volumes.ts). */
+  imageVolumes?: ImageVolume[];
 }
 
 export async function prepareRootfs(source: string, opts: RootfsOptions): Promise<PreparedRootfs> {

@@ -16,6 +16,8 @@ let registry: Registry | undefined;
 let work: string;
 let root: string;
 let image: string;
+/** The same files, with /srv and /cache declared as volumes. */
+let volumeImage: string;
 
 test.before(async () => {
   // Under /tmp: the nested lab sees the host's /tmp, so the store pulled here is the one the pod runs from.
@@ -37,8 +39,17 @@ test.before(async () => {
   await layout.tag(built, 'app');
   image = `${registry.host}/test/app:1`;
   await push(layout, 'app', image);
-  const pulled = await vmctrOnHost(['pull', '--root', root, '--insecure-registry', registry.host, image]);
-  if (pulled.code !== 0) throw new Error(`vmctr pull failed: ${pulled.stderr}`);
+  const withVolumes = await layout.image({
+    layers: [layerOf(await busyboxEntries(), 'gzip'), app],
+    config: { Env: ['PATH=/bin'], Volumes: { '/srv': {}, '/cache': {} } },
+  });
+  await layout.tag(withVolumes, 'volumes');
+  volumeImage = `${registry.host}/test/volumes:1`;
+  await push(layout, 'volumes', volumeImage);
+  for (const name of [image, volumeImage]) {
+    const pulled = await vmctrOnHost(['pull', '--root', root, '--insecure-registry', registry.host, name]);
+    if (pulled.code !== 0) throw new Error(`vmctr pull failed: ${pulled.stderr}`);
+  }
 });
 
 // Registered after the pull: the lab starts then, so its view of the host's /tmp already holds the store.
@@ -68,4 +79,16 @@ serial('flags override the image config: the command replaces Cmd, -e, -u and -w
   t.is(r.stdout.toString(), 'hi 0 /tmp\n');
   t.is(r.stderr.toString(), '');
   t.is(r.code, 7);
+});
+
+serial('an image\'s declared volumes are new volumes holding the image\'s files there, unless the app mounts a host directory there', async (t) => {
+  t.log(guest().description);
+  const r = await run([volumeImage, '--', 'sh', '-c', `cat /srv/motd; ls -A /cache | wc -l; awk '$3 == "virtiofs" && $2 ~ /\\/(srv|cache)$/' /proc/mounts | wc -l; echo x >/srv/new && echo wrote`]);
+  t.log(r.stderr.toString());
+  t.is(r.stdout.toString(), 'from the second layer\n0\n2\nwrote\n');
+  t.is(r.code, 0);
+  const host = await mkdtemp(join(work, 'host-'));
+  const over = await run(['-v', `${host}:/srv`, volumeImage, '--', 'sh', '-c', 'ls -A /srv | wc -l; echo mine >/srv/f']);
+  t.is(over.stdout.toString(), '0\n', 'a host volume at a declared path is not populated from the image');
+  t.is(over.code, 0);
 });
