@@ -131,7 +131,9 @@ serial('a monitor killed with SIGKILL: its VM dies with it, ps shows the pod dea
     for i in $(seq 1 100); do $vmctr ps -a | grep -q '^sig .*exited' && break; sleep 0.3; done
     $vmctr ps -a | awk '$1 == "sig" { print "sig=" $NF }'
     $vmctr rm sig >/dev/null
-    $vmctr run -d --name stubborn default -- sh -c 'trap "" TERM; sleep 1000' >/dev/null
+    $vmctr run -d --name stubborn default -- sh -c 'trap "" TERM; touch /ready; sleep 1000' >/dev/null
+    # Not before the trap is set: a SIGTERM that comes first ends the shell (143).
+    for i in $(seq 1 100); do $vmctr exec stubborn -- test -e /ready && break; sleep 0.2; done
     start=$(date +%s); $vmctr stop -t 2 stubborn >/dev/null; echo "stop=$? took=$(( $(date +%s) - start ))"
     $vmctr ps -a | awk 'NR > 1 { print "stubborn=" $NF }'
     $vmctr rm stubborn >/dev/null
