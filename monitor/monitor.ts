@@ -243,6 +243,12 @@ export class Monitor {
     } finally {
       kernel.close();
     }
+    if (this.backendFailure) {
+      // virtiofsd went away while the guest booted: no app could mount its volumes.
+      this.pod.kill();
+      await this.pod.ended();
+      throw new StartError(this.backendFailure, RunExitCode.failure);
+    }
     if (launch.foreground && !this.ownerGone) await Promise.race([this.ownerAttach, delay(OWNER_ATTACH_TIMEOUT_MS)]);
     if (launch.foreground && !this.attachedOwner()) this.ownerGone = true;
     if (this.killed || this.ownerGone) {
