@@ -120,6 +120,12 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
     for i in $(seq 1 100); do $vmctr status k | grep -q '"state": "failed"' && break; sleep 0.2; done
     $vmctr status k | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(\`state=\${r.state} \${r.exitCode}\\nerror=\${r.error}\`)'
     $vmctr rm k >/dev/null; echo "rm=$?"
+    # A monitor killed with SIGKILL: its virtiofsd goes with the VM's socket, and gc leaves the host directory as it was.
+    $vmctr run -d --name m -v "$d/src:/data" default -- sh -c 'echo kept >/data/m; sleep 1000' >/dev/null
+    for i in $(seq 1 50); do [ -s "$d/src/m" ] && break; sleep 0.2; done
+    kill -KILL $($vmctr status m | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).monitor.pid)')
+    for i in $(seq 1 50); do pgrep -f "source=$VMCTR_ROOT/pods/m/volumes" >/dev/null || break; sleep 0.2; done
+    echo "gc=$($vmctr gc | tr '\\n' ' ')after-kill=$(cat "$d/src/m") $(ls -A "$d/src" | wc -l)"
     # Pages virtiofsd writes are the pod's: on tmpfs ($d is) they cannot be reclaimed, and past the limit the OOM killer ends the pod.
     mkdir "$d/tmpfs"
     $vmctr run --name oom --memory 64 -v "$d/tmpfs:/d" default -- dd if=/dev/zero of=/d/f bs=1M count=400 2>"$d/err" >/dev/null; echo "oom=$? $(tail -1 "$d/err")"
@@ -137,6 +143,7 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
   t.is(field(out, 'state'), 'failed 251');
   t.is(field(out, 'error'), 'the volume backend (virtiofsd) was killed by SIGKILL');
   t.is(field(out, 'rm'), '0');
+  t.is(field(out, 'gc'), 'm after-kill=kept 1', 'gc removed the pod; the host directory keeps what the pod wrote');
   t.is(field(out, 'oom'), '251 vmctr: the out-of-memory killer ended its monitor: the pod reached its memory limit (vmctr update --memory)');
   t.is(field(out, 'oom-ps'), '1');
   t.is(field(out, 'oom-rm'), '0');
