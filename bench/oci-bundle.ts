@@ -1,4 +1,4 @@
-// What the benchmarks against runc and crun (bench/run, bench/density) give
+// What the benchmarks against runc and crun (bench/run, bench/density, bench/fs) give
 // those runtimes: vmctr's built-in busybox `default` image as a directory (its
 // ext4 dumped with debugfs) and OCI bundles over it made with `runc spec`;
 // and where a running container's processes are.
@@ -28,14 +28,18 @@ export async function dumpDefaultImage(dir: string): Promise<void> {
   await rm(join(dir, 'lost+found'), { recursive: true, force: true });
 }
 
-/** An OCI bundle at `bundle` (created) running `args` over `rootfs`: read-only root, no terminal, `runc spec`'s namespaces. */
-export async function makeBundle(bundle: string, rootfs: string, args: readonly string[]): Promise<void> {
+/** A mount of an OCI bundle's config.json. */
+export interface OciMount { destination: string; type: string; source: string; options: string[] }
+
+/** An OCI bundle at `bundle` (created) running `args` over `rootfs`: read-only root, no terminal, `runc spec`'s namespaces and mounts, and `mounts`. */
+export async function makeBundle(bundle: string, rootfs: string, args: readonly string[], mounts: readonly OciMount[] = []): Promise<void> {
   await mkdir(bundle);
   execFileSync('runc', ['spec', '--bundle', bundle]);
   const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
   spec.process.args = args;
   spec.process.terminal = false;
   spec.root = { path: rootfs, readonly: true };
+  spec.mounts.push(...mounts);
   await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
 }
 

@@ -55,26 +55,39 @@ export async function plotRounds(png: string, title: string, ylabel: string, ser
 
 /**
  * Writes a PNG bar chart with gnuplot: one cluster per group, one bar per
- * series in it (`series[i].values[g]` for `groups[g]`), each bar labelled
- * with its value so that a bar too short to see still reads.
+ * series in it (`series[i].values[g]` for `groups[g]`; a group's name may
+ * break over lines with "\n"), each bar labelled with its value so that a
+ * bar too short to see still reads. A log scale shows groups whose values
+ * are orders of magnitude apart on one axis; its labels have 3 significant
+ * digits instead of `digits` decimals.
  */
-export async function plotBars(png: string, title: string, ylabel: string, groups: readonly string[], series: readonly Series[], digits = 1): Promise<void> {
+export async function plotBars(png: string, title: string, ylabel: string, groups: readonly string[], series: readonly Series[], { digits = 1, logScale = false } = {}): Promise<void> {
   await mkdir(dirname(png), { recursive: true });
   const data = png.replace(/\.png$/, '.dat');
-  const rows = groups.map((g, i) => [JSON.stringify(g), ...series.map((s) => s.values[i] ?? NaN)].join(' '));
+  const label = (v: number) => JSON.stringify(logScale ? String(Number(v.toPrecision(3))) : v.toFixed(digits));
+  // Each row: the values, then their labels.
+  const rows = groups.map((_, i) => [...series.map((s) => s.values[i] ?? NaN), ...series.map((s) => label(s.values[i] ?? NaN))].join(' '));
   await writeFile(data, rows.join('\n') + '\n');
   // gnuplot's clustered histogram: cluster i is centred on x = i, with bars 1 / (n + gap) wide.
   const gap = 1;
   const width = 1 / (series.length + gap);
-  const bars = series.map((s, j) => `'${data}' using ${j + 2}:xtic(1) title '${s.name}'`);
-  const labels = series.map((_, j) => `'${data}' using ($0 + ${(j - (series.length - 1) / 2) * width}):${j + 2}:(sprintf('%.${digits}f', $${j + 2})) with labels offset 0,0.7 notitle`);
+  const n = series.length;
+  const bars = series.map((s, j) => `'${data}' using ${j + 1} title '${s.name}'`);
+  const labels = series.map((_, j) => `'${data}' using ($0 + ${(j - (n - 1) / 2) * width}):${j + 1}:${n + j + 1} with labels offset 0,0.7 notitle`);
+  // The tics in the script, where a double-quoted string's \n breaks the line (in the data file it would not).
+  const tics = groups.map((g, i) => `${JSON.stringify(g)} ${i}`).join(', ');
+  const ticLines = Math.max(...groups.map((g) => g.split('\n').length));
   await promisify(execFile)('gnuplot', ['-e', [
     `set terminal pngcairo size 900,500 font 'sans,10'`,
     `set output '${png}'`,
     `set title '${title}'`,
     `set ylabel '${ylabel}'`,
-    `set yrange [0:*]`,
+    ...(logScale ? [`set logscale y`, `set yrange [*:*]`] : [`set yrange [0:*]`]),
     `set offsets 0, 0, graph 0.08, 0`,
+    `set xrange [-0.5:${groups.length - 0.5}]`,
+    `set xtics (${tics})`,
+    // Room under the tics for the key.
+    ...(ticLines > 1 ? [`set bmargin ${ticLines + 3}`] : []),
     `set style data histogram`,
     `set style histogram cluster gap ${gap}`,
     `set style fill solid 0.8 border -1`,
