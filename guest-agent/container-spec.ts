@@ -44,13 +44,19 @@ function rootfs(value: unknown): RootfsSpec | JoinedRootfs {
   if (isCleanString(v.device) && isCleanString(v.fstype) && v.device.startsWith('/')) {
     return { device: v.device, fstype: v.fstype, ...(v.layer === undefined ? {} : { layer: layer(v.layer) }) };
   }
+  if (isString(v.share)) {
+    if (!SHARE_NAME.test(v.share)) throw new SpecError('rootfs share must be a directory name of letters, digits, "_", "." or "-"');
+    return { share: v.share, ...(v.layer === undefined ? {} : { layer: layer(v.layer) }) };
+  }
   // A directory becomes overlayfs's lowerdir option: its separators would smuggle in other options.
   if (isCleanString(v.directory) && v.directory.startsWith('/') && !/[,:\\]/.test(v.directory)) return { directory: v.directory };
-  throw new SpecError('rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\), or {container}');
+  throw new SpecError('rootfs must be {device, fstype}, {share} or {directory} with absolute paths (a directory without , : or \\), or {container}');
 }
 
 /** A directory of the layer disk: one name, so it stays on the layer. */
 const LAYER_DIRECTORY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}$/;
+/** A directory of the pod's virtio-fs device: one name, so it stays on the device (and out of overlayfs's options). */
+const SHARE_NAME = LAYER_DIRECTORY;
 
 function layer(value: unknown): LayerSpec {
   const v = (value ?? {}) as Fields;

@@ -5,8 +5,8 @@
  */
 
 export const PROTOCOL_VERSION = 1;
-/** 0.3.0: a start may join a running container (`rootfs: {container}`). */
-export const AGENT_VERSION = '0.3.0';
+/** 0.3.0: a start may join a running container (`rootfs: {container}`). 0.4.0: an image on the pod's virtio-fs device (`rootfs: {share}`). */
+export const AGENT_VERSION = '0.4.0';
 
 /** The virtio-console port (multiport) the agent serves on. */
 export const PORT_NAME = 'vmctr.agent';
@@ -57,6 +57,8 @@ export interface Hello {
 export type RootfsSpec =
   /** A block device mounted read-only, with an overlay on top: its upper layer on `layer`, or a tmpfs. */
   | { device: string; fstype: string; layer?: LayerSpec }
+  /** A directory `share` of the pod's virtio-fs device (the image, served read-only by the host) under an overlay, as for a device. */
+  | { share: string; layer?: LayerSpec }
   /** An existing directory as the lower layer (tests; shared directories), with a tmpfs overlay on top. */
   | { directory: string };
 

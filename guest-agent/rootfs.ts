@@ -1,6 +1,7 @@
 /**
  * The container's root, as a list of mount(2) calls: the image (a read-only
- * block device, or a directory) under an overlay whose upper layer is on the
+ * block device, a directory of the pod's virtio-fs device, or a directory)
+ * under an overlay whose upper layer is on the
  * pod's writable layer disk (a directory per app) or a tmpfs, so the source
  * is never written; then /proc, /sys, /dev, /dev/pts
  * bound in and a fresh tmpfs /tmp, as a container expects; then the pod's
@@ -51,14 +52,17 @@ function step(mkdir: string[], source: string, target: string, fstype: string, f
 
 /** The mount steps for one container whose state lives under `dir`; `root` is where the container sees "/". */
 export function planRootfs(spec: RootfsSpec, dir: string, volumes: readonly VolumeMount[] = []): { root: string; steps: MountStep[] } {
-  const lower = 'device' in spec ? joinPath(dir, 'lower') : spec.directory;
+  const shared = joinPath(dir, 'volumes');
+  const lower = 'device' in spec ? joinPath(dir, 'lower') : 'share' in spec ? joinPath(shared, spec.share) : spec.directory;
   const scratch = joinPath(dir, 'scratch');
-  const layer = 'device' in spec ? spec.layer : undefined;
+  const layer = 'directory' in spec ? undefined : spec.layer;
   // On the pod's layer disk each app has its own directory; a tmpfs is the container's alone.
   const own = layer ? joinPath(scratch, layer.directory) : scratch;
   const upper = joinPath(own, 'upper'), work = joinPath(own, 'work');
   const root = joinPath(dir, 'root');
   const steps: MountStep[] = [];
+  // The virtio-fs device first: an image served on it is the overlay's lower layer.
+  if ('share' in spec || volumes.length > 0) steps.push(step([shared], VOLUMES_TAG, shared, 'virtiofs', 0));
   if ('device' in spec) steps.push(step([lower], spec.device, lower, spec.fstype, MS.RDONLY));
   if (layer) steps.push(step([scratch], layer.device, scratch, layer.fstype, 0));
   else steps.push(step([scratch], 'tmpfs', scratch, 'tmpfs', 0, 'mode=0755'));
@@ -70,8 +74,6 @@ export function planRootfs(spec: RootfsSpec, dir: string, volumes: readonly Volu
   const tmp = joinPath(root, 'tmp');
   steps.push(step([tmp], 'tmpfs', tmp, 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=1777'));
   if (volumes.length === 0) return { root, steps };
-  const shared = joinPath(dir, 'volumes');
-  steps.push(step([shared], VOLUMES_TAG, shared, 'virtiofs', 0));
   // Shallower targets first: a volume at /data/cache lands inside the one at /data, not under it.
   const depth = (path: string) => path.split('/').filter(Boolean).length;
   for (const volume of [...volumes].sort((a, b) => depth(a.target) - depth(b.target))) {

@@ -42,8 +42,11 @@ test('fields of the wrong shape or size fail that container only', async (t) => 
     const bad = async (spec: Record<string, unknown>) => (await runContainer(agent.client, spec as never)).exit;
     t.deepEqual(await bad({ rootfs: { directory: `${rootfs},upperdir=/` }, args: ['true'] }), {
       code: 125,
-      error: 'rootfs must be {device, fstype} or {directory} with absolute paths (a directory without , : or \\), or {container}',
+      error: 'rootfs must be {device, fstype}, {share} or {directory} with absolute paths (a directory without , : or \\), or {container}',
     });
+    for (const share of ['../etc', 'a/b', 'x,upperdir=/', '.', '']) {
+      t.deepEqual(await bad({ rootfs: { share }, args: ['true'] }), { code: 125, error: 'rootfs share must be a directory name of letters, digits, "_", "." or "-"' });
+    }
     for (const container of [0, -1, 1.5, 2 ** 32, '1', null]) {
       t.deepEqual(await bad({ rootfs: { container }, args: ['true'] }), { code: 125, error: 'rootfs container must be a process id from 1 to 2^32-1' });
     }

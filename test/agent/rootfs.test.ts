@@ -31,10 +31,10 @@ test('volumes: the pod\'s virtio-fs device in the state directory, each volume b
     { name: 'cache', target: '/data/cache', readOnly: false },
     { name: 'data', target: '/data', readOnly: true },
   ]);
+  t.is(describeMount(steps[0]!.mount), 'mount -t virtiofs vmctr-volumes /run/vmctr/3/volumes');
   t.deepEqual(
-    steps.slice(8).map((s) => describeMount(s.mount)),
+    steps.slice(9).map((s) => describeMount(s.mount)),
     [
-      'mount -t virtiofs vmctr-volumes /run/vmctr/3/volumes',
       'mount -o bind /run/vmctr/3/volumes/data /run/vmctr/3/root/data',
       'mount -o remount,ro,bind /run/vmctr/3/root/data',
       'mount -o bind /run/vmctr/3/volumes/cache /run/vmctr/3/root/data/cache',
@@ -59,4 +59,18 @@ test('with the pod\'s writable layer disk: the upper layer is the app\'s own dir
     ],
   );
   t.deepEqual(steps[2]!.mkdir, ['/run/vmctr/5/scratch/0/upper', '/run/vmctr/5/scratch/0/work', '/run/vmctr/5/root']);
+});
+
+test('an image on the pod\'s virtio-fs device: the device is mounted first, its directory the lower layer, the upper on the layer disk', (t) => {
+  const { steps } = planRootfs({ share: '_rootfs-0', layer: { device: '/dev/vdb', fstype: 'ext4', directory: '0' } }, '/run/vmctr/6', [
+    { name: 'data', target: '/data', readOnly: false },
+  ]);
+  const calls = steps.map((s) => describeMount(s.mount));
+  t.deepEqual(calls.slice(0, 3), [
+    'mount -t virtiofs vmctr-volumes /run/vmctr/6/volumes',
+    'mount -t ext4 /dev/vdb /run/vmctr/6/scratch',
+    'mount -t overlay -o lowerdir=/run/vmctr/6/volumes/_rootfs-0,upperdir=/run/vmctr/6/scratch/0/upper,workdir=/run/vmctr/6/scratch/0/work overlay /run/vmctr/6/root',
+  ]);
+  t.is(calls.filter((c) => c.includes('virtiofs')).length, 1, 'the device is mounted once, for the image and the volumes');
+  t.is(calls.at(-1), 'mount -o bind /run/vmctr/6/volumes/data /run/vmctr/6/root/data');
 });
