@@ -1,6 +1,6 @@
 // A pod's root filesystem from an image in the store (vmctr pull / vmctr
-// load): its snapshot (unpacked on first use) as a shared disk, and the
-// process its config says to start. Loaded by rootfs-source.ts only for a
+// load): its snapshot (unpacked on first use) as a shared disk, or the
+// snapshot itself for --rootfs fs, and the process its config says to start. Loaded by rootfs-source.ts only for a
 // store image, and it imports the store's modules one by one, not
 // image/index.ts, which brings the registry client (undici) along.
 import { rename, rm, stat } from 'node:fs/promises';
@@ -20,7 +20,7 @@ export async function prepareImageRootfs(nameOrId: string, opts: RootfsOptions):
   const image = await resolveImage(store, nameOrId);
   try {
     const spec = containerSpec(image.config, { command: opts.command, env, workdir, user }, await readAccounts(image.rootfsDir));
-    const disk = await imageDisk(store, image.configDigest, image.rootfsDir, opts.progress);
+    const rootfs = opts.mode === 'fs' ? { directory: image.rootfsDir } : { disk: await imageDisk(store, image.configDigest, image.rootfsDir, opts.progress) };
     const container = {
       args: spec.args,
       env: spec.env,
@@ -28,7 +28,7 @@ export async function prepareImageRootfs(nameOrId: string, opts: RootfsOptions):
       user: `${spec.user.uid}:${spec.user.gid}`,
       ...(spec.user.additionalGids.length ? { additionalGroups: spec.user.additionalGids.map(String) } : {}),
     };
-    return { disk, container, release: () => image.release(), imageVolumes: imageVolumes(image.rootfsDir, spec.volumes) };
+    return { image: rootfs, container, release: () => image.release(), imageVolumes: imageVolumes(image.rootfsDir, spec.volumes) };
   } catch (err) {
     await image.release();
     throw err;

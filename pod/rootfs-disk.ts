@@ -50,7 +50,7 @@ export async function buildRootfsDisk(source: string, diskPath: string): Promise
 }
 
 /** Decided by what the source is, not by its name: a directory, or a file starting like a (compressed) tar. */
-async function sourceKind(source: string): Promise<'directory' | 'tar'> {
+export async function sourceKind(source: string): Promise<'directory' | 'tar'> {
   const stats = await stat(source).catch(() => undefined);
   if (stats === undefined) throw new RootfsError(`rootfs source ${source} does not exist`);
   if (stats.isDirectory()) return 'directory';
@@ -69,12 +69,12 @@ async function sourceKind(source: string): Promise<'directory' | 'tar'> {
   throw new RootfsError(`rootfs source ${source} is neither a directory nor a tar archive`);
 }
 
-// Into a fresh directory beside the disk (same file system, usually roomy),
-// with owners kept: that needs root, and a disk with the wrong owners is
-// worse than none.
-async function extractTar(source: string, diskPath: string): Promise<string> {
-  if (process.getuid?.() !== 0) throw new RootfsError(`cannot extract ${source} with its files' owners: building a disk from a tar needs root`);
-  const directory = await mkdtemp(join(dirname(diskPath), `.${basename(diskPath)}.rootfs-`));
+// Into a fresh directory beside `path` (a disk to build, or the pod's own
+// copy: same file system, usually roomy), with owners kept: that needs root,
+// and a root filesystem with the wrong owners is worse than none.
+export async function extractTar(source: string, path: string): Promise<string> {
+  if (process.getuid?.() !== 0) throw new RootfsError(`cannot extract ${source} with its files' owners: a root filesystem from a tar needs root`);
+  const directory = await mkdtemp(join(dirname(path), `.${basename(path)}.rootfs-`));
   try {
     await chmod(directory, 0o755); // unless the archive has an entry for its root
     const { applyLayer, DirectoryMetadataLog } = await import('../image/layer-apply.js');

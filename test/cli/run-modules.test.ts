@@ -54,8 +54,8 @@ function prepare(source: string) {
   const script = `
     const { prepareRootfs } = await import(${JSON.stringify(join(repoRoot, 'dist/pod/rootfs-source.js'))});
     try {
-      const r = await prepareRootfs(process.argv[1], { root: ${JSON.stringify(root)}, defaultImage: () => '/default.ext4', podDisk: ${JSON.stringify(join(work, 'disk.ext4'))}, command: ['true'], overrides: {}, progress: () => {} });
-      console.error('disk', r.disk);
+      const r = await prepareRootfs(process.argv[1], { root: ${JSON.stringify(root)}, mode: 'block', defaultImage: () => '/default.ext4', podDisk: ${JSON.stringify(join(work, 'disk.ext4'))}, command: ['true'], overrides: {}, progress: () => {} });
+      console.error('image', JSON.stringify(r.image));
     } catch (e) { console.error(e.message); }`;
   return traceModules([node, '--input-type=module', '-e', script, source]);
 }
