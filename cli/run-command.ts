@@ -22,7 +22,7 @@ import { parsePortForward } from '../net/port-forward.js';
 import { newPodId, PodDir, PodNameError } from '../pod/pod-dir.js';
 import { OOM_KILLED, RECORD_VERSION, type PodRecord } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
-import { DEFAULT_IMAGE } from '../pod/rootfs-source.js';
+import { DEFAULT_IMAGE, type RootfsMode } from '../pod/rootfs-source.js';
 import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
 import { storeRoot } from '../image/store-root.js';
 import { DEFAULT_LAYER_BYTES, parseSize, SIZE_EXPECTED, SIZE_FORM } from '../pod/layer-disk.js';
@@ -57,6 +57,7 @@ export const runFlags = {
   cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
   memory: { type: 'integer', description: 'guest memory in MiB', default: 256, min: MIN_MEMORY_MIB, max: MAX_MEMORY_MIB },
   'storage-size': { type: 'string', format: { pattern: SIZE_FORM, expected: SIZE_EXPECTED }, description: 'the size of the pod\'s writable layer, a sparse disk on the host\'s (default 10G); a full layer is ENOSPC in the pod' },
+  rootfs: { type: 'string', format: { pattern: /^(block|fs)$/, expected: 'block or fs' }, description: 'how the images reach the guest: block, a read-only disk (default; built once per image, per run for a directory or tar), or fs, the host directory over virtio-fs (nothing to build; slower file access)' },
   net: { type: 'string', description: 'the network the pod joins (vmctr network ls), or none (default: none, loopback only)' },
   port: { type: 'string', char: 'p', multiple: true, description: 'forward a host port to the pod: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp]; repeatable (needs --net)' },
   ip: { type: 'string', description: 'the pod\'s address on its network (default: the lowest free one)' },
@@ -136,6 +137,7 @@ export async function run(request: RunApps): Promise<void> {
     exitOnFirst: request.pod.exitOnFirst,
     cpus: flags.cpus,
     memoryMiB: flags.memory,
+    rootfs: (flags.rootfs ?? 'block') as RootfsMode,
     layerBytes,
     hostname: flags.hostname ?? dir.name,
     stdin: flags.interactive,

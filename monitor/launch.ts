@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { PodNetworkConfig } from '../net/pod-network.js';
 import type { AppSpec } from '../pod/pod-spec.js';
+import type { RootfsMode } from '../pod/rootfs-source.js';
 import type { VolumeSpec } from '../pod/volume-spec.js';
 import type { TtySize } from './protocol.js';
 
@@ -17,6 +18,8 @@ export interface PodLaunch {
   exitOnFirst: boolean;
   cpus: number;
   memoryMiB: number;
+  /** How the apps' images reach the guest (--rootfs). */
+  rootfs: RootfsMode;
   /** The size of the pod's writable layer (pod/layer-disk.ts). */
   layerBytes: number;
   hostname: string;

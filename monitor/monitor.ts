@@ -30,7 +30,7 @@ import { PodDir } from '../pod/pod-dir.js';
 import type { PodRecord, PodState } from '../pod/pod-record.js';
 import { self } from '../pod/process-identity.js';
 import { prepareRootfs, RootfsError, type PreparedRootfs } from '../pod/rootfs-source.js';
-import { VolumeBackend, VolumeBackendError } from '../pod/volume-backend.js';
+import { rootfsShareName, VolumeBackend, VolumeBackendError, type BackendVolume } from '../pod/volume-backend.js';
 import { createLayerDisk, LayerDiskError } from '../pod/layer-disk.js';
 import { ImageVolumeError, populateVolume, type ImageVolume } from '../pod/image-volumes.js';
 import type { MountSpec, VolumeSpec } from '../pod/volume-spec.js';
@@ -181,6 +181,7 @@ export class Monitor {
       let prepared: PreparedRootfs;
       try {
         prepared = await prepareRootfs(app.image, {
+          mode: launch.rootfs,
           root: launch.root,
           defaultImage: () => launch.defaultImage,
           podDisk: this.dir.disk(`rootfs-${app.name}.ext4`),
@@ -203,7 +204,9 @@ export class Monitor {
       };
       if (this.killed || this.ownerGone) throw new StartError('the pod was stopped while starting', RunExitCode.failure);
     }
-    const volumes = [...launch.volumes, ...this.imageVolumes];
+    // An image served over virtio-fs is one more directory of the backend, read-only there.
+    const images: BackendVolume[] = this.rootfs.flatMap((r, i) => ('directory' in r.image ? [{ name: rootfsShareName(i), source: r.image.directory, readOnly: true }] : []));
+    const volumes = [...launch.volumes, ...this.imageVolumes, ...images];
     if (volumes.length) {
       try {
         this.volumes = await VolumeBackend.start(this.dir, volumes);
@@ -229,7 +232,7 @@ export class Monitor {
       this.pod = await Pod.boot({
         kernel,
         agentImage: launch.agentImage,
-        rootfsDisks: this.rootfs.map((r) => r.disk),
+        rootfs: this.rootfs.map((r, i) => ('disk' in r.image ? { disk: r.image.disk } : { share: rootfsShareName(i) })),
         layerDisk: this.dir.layerDisk,
         cpus: launch.cpus,
         memoryMiB: launch.memoryMiB,

@@ -1,9 +1,10 @@
 // A pod: one microVM running its apps (containers) through the guest agent.
 // The VM boots the agent image read-only as /dev/vda (its /init becomes the
-// agent), each app's root filesystem read-only as /dev/vdb, /dev/vdc, ... (the
-// agent puts a tmpfs layer over each, so an app's writes stay in the pod and
-// the source never changes), and the host talks to the agent over the
-// virtio-console port `vmctr.agent`.
+// agent), each block app's root filesystem read-only as /dev/vdb, /dev/vdc,
+// ... (an fs app's is a directory of the pod's virtio-fs device instead), then
+// the pod's writable layer; the agent puts an overlay over each app's image
+// with its upper layer on that disk, so the source never changes. The host
+// talks to the agent over the virtio-console port `vmctr.agent`.
 import { AgentClient, type ContainerExit, type ContainerProcess } from '../guest-agent/client.js';
 import type { ContainerSpec } from '../guest-agent/protocol.js';
 import { VOLUMES_TAG } from '../guest-agent/rootfs.js';
@@ -20,13 +21,16 @@ const AGENT_CMDLINE = 'root=/dev/vda ro rootfstype=ext4 init=/init';
 /** How long the guest has to power off after its apps ended. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** An app's image in the guest: a disk, or the directory `share` of the pod's virtio-fs device. */
+export type PodRootfs = { disk: string } | { share: string };
+
 export interface PodConfig {
   /** The guest kernel: bytes, or a file (BootImage) of which Vm.create reads only the loadable segments, during boot(). */
   kernel: Uint8Array | BootImage;
   /** The agent's ext4 image (guest-agent/build-agent-image.sh). */
   agentImage: string;
-  /** Each app's root filesystem as an ext4 image, in app order. */
-  rootfsDisks: string[];
+  /** Each app's root filesystem, in app order: an ext4 image, or a directory the volume backend serves (`volumesSocket`). */
+  rootfs: PodRootfs[];
   /** The pod's writable layer (pod/layer-disk.ts): the disk after the apps', on which each app's writes go. */
   layerDisk: string;
   /** The vhost-user socket of the pod's volume backend (pod/volume-backend.ts): the guest gets its virtio-fs device. */
@@ -58,6 +62,8 @@ export class Pod {
     private readonly agent: AgentClient,
     /** What each app's /etc/resolv.conf and /etc/hosts say, on a networked pod. */
     private readonly names: ContainerSpec['network'],
+    /** Each app's image, as the guest's agent is to mount it. */
+    private readonly images: Array<{ device: string; fstype: string } | { share: string }>,
     /** The guest's device for the writable layer. */
     private readonly layerDevice: string,
   ) {}
@@ -68,7 +74,12 @@ export class Pod {
    * gone by then.
    */
   static async boot(config: PodConfig): Promise<Pod> {
-    if (config.rootfsDisks.length > MAX_APPS) throw new Error(`at most ${MAX_APPS} apps per pod`);
+    if (config.rootfs.length > MAX_APPS) throw new Error(`at most ${MAX_APPS} apps per pod`);
+    if (config.rootfs.some((r) => 'share' in r) && !config.volumesSocket) throw new Error('an app served over virtio-fs needs the pod\'s volume backend');
+    const disks = config.rootfs.flatMap((r) => ('disk' in r ? [r.disk] : []));
+    // Disks in app order after the agent's: /dev/vdb is the first block app's.
+    let disk = 0;
+    const images = config.rootfs.map((r) => ('disk' in r ? { device: diskDevice(1 + disk++), fstype: 'ext4' } : { share: r.share }));
     const port = new ConsolePortStream();
     const net = config.network;
     const ipParameter = net ? ` ${kernelIpParameter(net.guest, net.hostname)}` : '';
@@ -80,7 +91,7 @@ export class Pod {
       console: config.console,
       disks: [
         { path: config.agentImage, readOnly: true, serial: 'vmctr-agent' },
-        ...config.rootfsDisks.map((path, i) => ({ path, readOnly: true, serial: `vmctr-rootfs${i}` })),
+        ...disks.map((path, i) => ({ path, readOnly: true, serial: `vmctr-rootfs${i}` })),
         { path: config.layerDisk, readOnly: false, serial: 'vmctr-layer' },
       ],
       ports: [{ name: AGENT_PORT, handler: port }],
@@ -99,16 +110,17 @@ export class Pod {
       throw new Error(exit.kind === 'stopped' ? (err as Error).message : `the guest ended before its agent started: ${describeVmExit(exit)}`);
     }
     const names = net ? { resolvConf: resolvConf(net.guest.dns), hosts: hostsFile(net.guest.address, net.hostname) } : undefined;
-    return new Pod(vm, vmEnded, agent, names, diskDevice(1 + config.rootfsDisks.length));
+    return new Pod(vm, vmEnded, agent, names, images, diskDevice(1 + disks.length));
   }
 
-  /** Starts app `index` (0-based) on its own disk, its writes in its own directory of the layer. */
+  /** Starts app `index` (0-based) on its own image, its writes in its own directory of the layer. */
   startApp(index: number, container: Omit<ContainerSpec, 'rootfs'>): ContainerProcess {
-    if (!Number.isInteger(index) || index < 0 || index >= MAX_APPS) throw new RangeError(`no app ${index}`);
+    const image = Number.isInteger(index) && index >= 0 ? this.images[index] : undefined;
+    if (image === undefined) throw new RangeError(`no app ${index}`);
     return this.watch(this.agent.startContainer({
       ...container,
       ...(this.names ? { network: this.names } : {}),
-      rootfs: { device: diskDevice(1 + index), fstype: 'ext4', layer: { device: this.layerDevice, fstype: 'ext4', directory: String(index) } },
+      rootfs: { ...image, layer: { device: this.layerDevice, fstype: 'ext4', directory: String(index) } },
     }));
   }
 

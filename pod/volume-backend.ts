@@ -41,6 +41,11 @@ export interface BackendVolume {
   readOnly: boolean;
 }
 
+/** The directory of the backend's root that serves app `index`'s image (--rootfs fs): no volume's name starts with "_" (SAFE_NAME). */
+export function rootfsShareName(index: number): string {
+  return `_rootfs-${index}`;
+}
+
 export class VolumeBackendError extends Error {
   override name = 'VolumeBackendError';
 }

@@ -10,7 +10,7 @@ import { MAX_CPUS } from '../../vmm/vm.js';
 // fast path and in the oclif commands: values, 'help', or one-line errors.
 
 const bootDefaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio', tap: undefined, mac: undefined };
-const runDefaults = { rm: false, detach: false, name: undefined, env: [], workdir: undefined, user: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, 'storage-size': undefined, net: undefined, port: [], ip: undefined, dns: [], root: undefined };
+const runDefaults = { rm: false, detach: false, name: undefined, env: [], workdir: undefined, user: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, 'storage-size': undefined, rootfs: undefined, net: undefined, port: [], ip: undefined, dns: [], root: undefined };
 
 function usageError(t: import('ava').ExecutionContext, parse: () => unknown, message: string, exitCode: number) {
   const err = t.throws(parse, { instanceOf: UserError });
@@ -65,7 +65,7 @@ test('run: flags, then ROOTFS, then the command, flags and all', (t) => {
   t.deepEqual(parseRunArgv(['default', 'ls', '-l', '--rm']), { flags: runDefaults, rootfs: 'default', command: ['ls', '-l', '--rm'] });
   t.deepEqual(parseRunArgv(['--', 'default', '--', '--', 'x']), { flags: runDefaults, rootfs: 'default', command: ['--', 'x'] });
   t.deepEqual(parseRunArgv(['--rm', '--rm', '-it', '-e', 'A=1', '-eB=2', '-e=C=3', '--env', 'D=', '--env=E=x=y', '-w/tmp', '-u', 'vmctr:1', '--name=p', '--hostname', 'h', '--cpus=2', '--memory', '64', '--root', '/r', './rootfs.tar', 'sh']), {
-    flags: { rm: true, detach: false, name: 'p', env: ['A=1', 'B=2', 'C=3', 'D=', 'E=x=y'], workdir: '/tmp', user: 'vmctr:1', hostname: 'h', interactive: true, tty: true, cpus: 2, memory: 64, 'storage-size': undefined, net: undefined, port: [], ip: undefined, dns: [], root: '/r' },
+    flags: { rm: true, detach: false, name: 'p', env: ['A=1', 'B=2', 'C=3', 'D=', 'E=x=y'], workdir: '/tmp', user: 'vmctr:1', hostname: 'h', interactive: true, tty: true, cpus: 2, memory: 64, 'storage-size': undefined, rootfs: undefined, net: undefined, port: [], ip: undefined, dns: [], root: '/r' },
     rootfs: './rootfs.tar',
     command: ['sh'],
   });
@@ -73,7 +73,7 @@ test('run: flags, then ROOTFS, then the command, flags and all', (t) => {
 });
 
 test('run: each mistake is one line naming the flag, the value and what is allowed, exit status 125', (t) => {
-  const flags = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --net, -p/--port, --ip, --dns, --root';
+  const flags = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --root';
   const cases: [string[], string][] = [
     [[], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
     [['--rm'], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
@@ -83,6 +83,7 @@ test('run: each mistake is one line naming the flag, the value and what is allow
     [['--env==x', 'default'], '--env needs KEY=VALUE, got =x'],
     [['-w', 'tmp', 'default'], '-w needs an absolute path, got tmp'],
     [['--workdir=rel/dir', 'default'], '--workdir needs an absolute path, got rel/dir'],
+    [['--rootfs', 'zfs', 'default'], '--rootfs needs block or fs, got zfs'],
     [['--rm=true', 'default'], '--rm takes no value, got --rm=true'],
     [['--name', 'a', '--name', 'b', 'default'], '--name given more than once (--name a, then b): give it once'],
     [['-u'], '-u needs a value, got nothing'],

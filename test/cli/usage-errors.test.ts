@@ -34,7 +34,7 @@ function throughOclif(command: 'boot' | 'run', args: string[]): Promise<Result> 
 }
 
 const bootFlagList = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac';
-const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --net, -p/--port, --ip, --dns, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root';
+const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root';
 
 const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [
   { command: 'boot', args: ['--cpus', '0'], line: `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0` },

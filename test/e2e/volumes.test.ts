@@ -182,3 +182,28 @@ serial('the container\'s writes go to the pod\'s writable layer on the host\'s d
   t.regex(out, /^vmctr: --storage-size: expected a size such as 512M, 10G or 1T \(from 16M to 16T\), got "1K"\nsmall=125$/m);
   nothingLeft(t, out);
 });
+
+serial('--rootfs fs: the default image, a directory and a tar served over virtio-fs, nothing built; writes on the layer disk, the source unchanged; volumes beside it', async (t) => {
+  t.log(guest().description);
+  const r = await sh(`
+    $vmctr run --rm --rootfs fs default -- sh -c 'head -1 /etc/os-release; echo w >/new && cat /new; id -un; stat -c "home=%u" /home/vmctr'
+    echo "default=$?"
+    img="$d/img"; mkdir -p "$img/bin" "$img/tmp" "$img/proc" "$img/sys" "$img/dev" "$img/etc"; cp /bin/busybox "$img/bin/"; ln -s busybox "$img/bin/sh"
+    echo 'root:x:0:0:root:/:/bin/sh' >"$img/etc/passwd"; echo image >"$img/etc/motd"
+    $vmctr run --rm --rootfs fs -v "$d:/host" "$img" /bin/sh -c 'busybox cat /etc/motd; echo changed >/etc/motd; busybox rm /bin/sh; echo new >/made; busybox cat /etc/motd /made; busybox ls /host | busybox grep -c img; busybox dd if=/dev/zero of=/big bs=1M count=32 2>&1 | busybox tail -1'
+    echo "dir=$? motd=$(cat "$img/etc/motd") sh=$(test -L "$img/bin/sh" && echo kept) made=$(test -e "$img/made" && echo yes || echo no)"
+    tar -C "$img" -cf "$d/img.tar" .
+    $vmctr run --rm --rootfs fs "$d/img.tar" /bin/sh -c 'busybox cat /etc/motd'
+    echo "tar=$?"
+    $vmctr run --rm --rootfs fs "$d/no-such-dir" /bin/true 2>&1; echo "missing=$?"
+    ${LEFTOVERS}
+  `);
+  const out = r.stdout.toString();
+  t.log(out, r.stderr.toString().slice(-3000));
+  t.regex(out, /^NAME="vmctr default image"\nw\nroot\nhome=1000\ndefault=0$/m, 'the default image over virtio-fs, owners kept');
+  t.regex(out, /^image\nchanged\nnew\n1\n32\+0 records out/m, 'a directory image: writes and removals on the layer, volumes beside it');
+  t.is(field(out, 'dir'), '0 motd=image sh=kept made=no', 'the source directory is unchanged');
+  t.regex(out, /^image\ntar=0$/m, 'a tar unpacked for the pod');
+  t.regex(out, /^vmctr: rootfs source \/.*\/no-such-dir does not exist\nmissing=125$/m);
+  nothingLeft(t, out);
+});
