@@ -181,7 +181,10 @@ export async function run(request: RunApps): Promise<void> {
     status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty, () => monitorGone(monitorExited, record.id, flags.rm), group);
   } catch (err) {
     // A pod that failed before this process attached (a missing image...) said why on the start-up pipe.
-    await Promise.race([startup.started, new Promise((resolve) => setTimeout(resolve, STARTUP_REPORT_WAIT_MS))]);
+    await Promise.race([startup.started, new Promise((resolve) => setTimeout(resolve, STARTUP_REPORT_WAIT_MS))]).catch(async (failure: unknown) => {
+      await monitorGone(monitorExited, record.id, flags.rm);
+      throw failure;
+    });
     throw err;
   }
   // When `vmctr run` returns the pod is gone, its monitor included (a script may check); stdin may still hold the event loop open.
