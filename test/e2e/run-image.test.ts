@@ -81,6 +81,17 @@ serial('flags override the image config: the command replaces Cmd, -e, -u and -w
   t.is(r.code, 7);
 });
 
+serial('--rootfs fs: a store image\'s snapshot is served as it is, its config applied, its declared volumes populated beside it', async (t) => {
+  t.log(guest().description);
+  const r = await run(['--rootfs', 'fs', image]);
+  t.is(r.stderr.toString(), '', 'no disk to build');
+  t.is(r.stdout.toString(), 'hello, I am www in /srv: from the second layer\n');
+  t.is(r.code, 0);
+  const v = await run(['--rootfs', 'fs', volumeImage, '--', 'sh', '-c', 'cat /srv/motd; echo x >/srv/new && echo wrote; echo y >/etc/changed && cat /etc/changed']);
+  t.is(v.stdout.toString(), 'from the second layer\nwrote\ny\n', v.stderr.toString());
+  t.is(v.code, 0);
+});
+
 serial('an image\'s declared volumes are new volumes holding the image\'s files there, unless the app mounts a host directory there', async (t) => {
   t.log(guest().description);
   const r = await run([volumeImage, '--', 'sh', '-c', `cat /srv/motd; ls -A /cache | wc -l; awk '$3 == "virtiofs" && $2 ~ /\\/(srv|cache)$/' /proc/mounts | wc -l; echo x >/srv/new && echo wrote`]);
