@@ -59,6 +59,8 @@ export class Pod {
   private constructor(
     private readonly vm: Vm,
     private readonly vmEnded: Promise<VmExit>,
+    /** Whether the VM has ended (then a closed channel is its consequence, not the cause). */
+    private readonly vmGone: () => boolean,
     private readonly agent: AgentClient,
     /** What each app's /etc/resolv.conf and /etc/hosts say, on a networked pod. */
     private readonly names: ContainerSpec['network'],
@@ -100,7 +102,11 @@ export class Pod {
     });
     const vmEnded = vm.run();
     // The VM's end is the channel's: the agent client then fails whatever waits on it.
-    void vmEnded.then(() => port.destroy());
+    let vmGone = false;
+    void vmEnded.then(() => {
+      vmGone = true;
+      port.destroy();
+    });
     let agent: AgentClient;
     try {
       agent = await AgentClient.connect(port, { timeoutMs: config.agentTimeoutMs ?? 120_000 });
@@ -110,7 +116,7 @@ export class Pod {
       throw new Error(exit.kind === 'stopped' ? (err as Error).message : `the guest ended before its agent started: ${describeVmExit(exit)}`);
     }
     const names = net ? { resolvConf: resolvConf(net.guest.dns), hosts: hostsFile(net.guest.address, net.hostname) } : undefined;
-    return new Pod(vm, vmEnded, agent, names, images, diskDevice(1 + disks.length));
+    return new Pod(vm, vmEnded, () => vmGone, agent, names, images, diskDevice(1 + disks.length));
   }
 
   /** Starts app `index` (0-based) on its own image, its writes in its own directory of the layer. */
@@ -131,10 +137,12 @@ export class Pod {
 
   /**
    * A process that ends without an exit failed the channel: the agent broke
-   * the protocol or died, so the VM is ended rather than waited for.
+   * the protocol or died, so the VM is ended rather than waited for. Unless
+   * the VM ended first (a crash): then its end is what the pod reports.
    */
   private watch(proc: ContainerProcess): ContainerProcess {
     proc.exit.catch((err: Error) => {
+      if (this.vmGone()) return;
       this.channelFailure ??= err.message;
       this.vm.requestStop();
     });
