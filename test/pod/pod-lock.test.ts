@@ -86,7 +86,8 @@ test('a missing lock file is not held, and probing does not create it', (t) => {
   t.false(existsSync(path));
 });
 
-test('acquire waits for the holder without blocking the event loop', async (t) => {
+// Serial: the other tests spawn Node processes at once, which on a loaded host can hold this one's event loop longer than the wait.
+test.serial('acquire waits for the holder without blocking the event loop', async (t) => {
   const path = lockPath();
   const held = PodLock.tryAcquire(path)!;
   let ticks = 0;
