@@ -17,9 +17,11 @@
 //     dropping caches.
 //
 // Neither pod nor container start is measured, nor the exec round trip:
-// only the operation, timed in the container.
+// only the operation, timed in the container. Then, in the same run, pods
+// whose root filesystem is served over virtio-fs against a read-only disk
+// (rootfs-start.ts).
 //
-//   npm run bench:fs [-- --rounds N] [--memory MiB] [--size MiB] [--small-write-size MiB] [--reads N] [--files N] [--dir PARENT] [--runtimes vmctr,runc]
+//   npm run bench:fs [-- --rounds N] [--rootfs-rounds N] [--memory MiB] [--size MiB] [--small-write-size MiB] [--reads N] [--files N] [--dir PARENT] [--runtimes vmctr,runc]
 //   npm run bench:fs -- --report    (the report again from bench/results/fs.json)
 //
 // On a host without VT-x/AMD-V everything runs inside the nested lab (and the
@@ -39,6 +41,7 @@ import { repoRoot } from '../../test/lab/exec.js';
 import { measureInLab } from '../lab-measure.js';
 import { dumpDefaultImage, makeBundle, OCI_RUNTIMES, runtimeVersion } from '../oci-bundle.js';
 import { RESULTS_DIR, median, plotBars, roundsTable, type Series } from '../report.js';
+import { layoutOf, makeNodeImage, measureRootfs, NODE_STORE_IMAGE, ROOTFS_CASES, rootfsReport, type RootfsMeasurement } from './rootfs-start.js';
 
 const RUNTIMES = ['vmctr', ...OCI_RUNTIMES] as const;
 type Runtime = (typeof RUNTIMES)[number];
@@ -77,6 +80,8 @@ type Figure = (typeof FIGURES)[number];
 
 interface Options {
   rounds: number; memoryMiB: number; sizeMiB: number; smallWriteMiB: number; reads: number; files: number;
+  /** Rounds of the root filesystem comparison (rootfs-start.ts); 0 leaves it out. */
+  rootfsRounds: number;
   /** Where the shared directory is made; by default the temporary directory (the lab's /run in the lab). */
   dir: string | undefined;
   runtimes: Runtime[];
@@ -102,6 +107,7 @@ interface Measurement {
   dirFilesystem: string;
   rounds: Record<string, Round[]>;
   host: Record<string, string>;
+  rootfs?: RootfsMeasurement;
 }
 
 /** This run's files: the shared directory, the OCI bundle over it, vmctr's state directory. */
@@ -281,6 +287,19 @@ async function measure(options: Options): Promise<Measurement> {
         log(`round ${i + 1}/${options.rounds} ${r} (${((performance.now() - t0) / 1000).toFixed(0)} s): ${FIGURES.map((f) => `${f.key} ${rate(f, s.samples[f.key]).toFixed(1)} ${f.unit}`).join(', ')}${peak}`);
       }
     }
+    if (options.rootfsRounds > 0 && options.runtimes.includes('vmctr')) {
+      const nodeImage = join(setup.work, 'node-image');
+      const kib = await makeNodeImage(nodeImage);
+      const vmctr = (args: string[]) => execFileSync(VMCTR, args, { encoding: 'utf8', timeout: START_TIMEOUT_MS, killSignal: 'SIGKILL', env: vmctrEnv(setup), stdio: ['ignore', 'pipe', 'pipe'] });
+      const run = (args: string[]) => vmctr(['run', ...args]);
+      const layout = join(setup.work, 'node-layout');
+      await layoutOf(nodeImage, layout);
+      vmctr(['load', '--quiet', '-i', layout, '--tag', NODE_STORE_IMAGE]);
+      // Once per image, not a cost of every start: fs copies the default image's files out of its disk, block builds the store image's disk.
+      run(['--rm', '--rootfs', 'fs', 'default', '--', 'true']);
+      run(['--rm', '--rootfs', 'block', NODE_STORE_IMAGE, '--', 'true']);
+      m.rootfs = measureRootfs(options.rootfsRounds, nodeImage, kib, run, log);
+    }
     return m;
   } finally {
     await rm(setup.work, { recursive: true, force: true });
@@ -333,7 +352,8 @@ async function report(m: Measurement): Promise<void> {
       roundsTable([{ name: 'vmctr', values: kib('vmctr', 'peakKiB') }], 'MiB', 1),
       '',
     ] : []),
-    `Plot: [fs.png](fs.png) (the medians above, log scale). Data: [fs.json](fs.json). Measured ${where} with \`npm run bench:fs -- ${cliArgs(o).join(' ')}\`.`,
+    ...(m.rootfs ? [...rootfsReport(m.rootfs, o.rootfsRounds), 'Plot: [fs-rootfs.png](fs-rootfs.png) (the medians above).', ''] : []),
+    `Plot: [fs.png](fs.png) (the volumes' medians above, log scale). Data: [fs.json](fs.json). Measured ${where} with \`npm run bench:fs -- ${cliArgs(o).join(' ')}\`.`,
     '',
   ].join('\n');
   await writeFile(join(RESULTS_DIR, 'fs.md'), md);
@@ -341,13 +361,18 @@ async function report(m: Measurement): Promise<void> {
   const series: Series[] = rts.map((r) => ({ name: r, values: FIGURES.map((f) => med(r, f)) }));
   await plotBars(join(RESULTS_DIR, 'fs.png'), `Volumes: virtio-fs (vmctr) against a runc bind mount, medians of ${o.rounds} rounds, ${where}, ${m.dirFilesystem}-backed (higher is better)`, 'rate (log scale)',
     FIGURES.map((f) => `${f.plot}\n(${f.unit})`), series, { logScale: true });
+  if (m.rootfs) {
+    const rootfs = m.rootfs;
+    await plotBars(join(RESULTS_DIR, 'fs-rootfs.png'), `vmctr run --rm to exit, --rootfs block against fs, medians of ${o.rootfsRounds} rounds, ${where} (lower is better)`, 'seconds',
+      ROOTFS_CASES.map((c) => c.plot), (['block', 'fs'] as const).map((mode) => ({ name: `--rootfs ${mode}`, values: ROOTFS_CASES.map((c) => median(rootfs.ms[mode][c.key]) / 1000) })), { digits: 2 });
+  }
   process.stdout.write(md);
 }
 
 function cliArgs(o: Options): string[] {
   return [
     '--rounds', String(o.rounds), '--memory', String(o.memoryMiB), '--size', String(o.sizeMiB), '--small-write-size', String(o.smallWriteMiB),
-    '--reads', String(o.reads), '--files', String(o.files), ...(o.dir ? ['--dir', o.dir] : []), '--runtimes', o.runtimes.join(','),
+    '--reads', String(o.reads), '--files', String(o.files), '--rootfs-rounds', String(o.rootfsRounds), ...(o.dir ? ['--dir', o.dir] : []), '--runtimes', o.runtimes.join(','),
   ];
 }
 
@@ -361,6 +386,7 @@ function parseOptions(): Options & { measure: boolean; report: boolean } {
       'small-write-size': { type: 'string', default: '16' },
       reads: { type: 'string', default: '2000' },
       files: { type: 'string', default: '2000' },
+      'rootfs-rounds': { type: 'string', default: '3' },
       dir: { type: 'string' },
       runtimes: { type: 'string', default: 'vmctr,runc' },
       measure: { type: 'boolean', default: false },
@@ -383,6 +409,7 @@ function parseOptions(): Options & { measure: boolean; report: boolean } {
     smallWriteMiB: integer('small-write-size', values['small-write-size'], 1),
     reads,
     files: integer('files', values.files, 1),
+    rootfsRounds: integer('rootfs-rounds', values['rootfs-rounds'], 0),
     dir: values.dir,
     runtimes: runtimes as Runtime[],
     measure: values.measure,
