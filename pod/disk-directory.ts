@@ -6,7 +6,7 @@
 // so concurrent first runs each make a whole copy and the last rename wins.
 import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { RootfsError } from './rootfs-disk.js';
+import { RootfsError, runE2fsprogs } from './rootfs-disk.js';
 
 /** The directory beside `disk` holding its files, made on first use. */
 export async function diskDirectory(disk: string, progress: (line: string) => void): Promise<string> {
@@ -30,18 +30,9 @@ export async function diskDirectory(disk: string, progress: (line: string) => vo
   return directory;
 }
 
-/** Runs debugfs; it reports a failed request on stderr and still exits 0, so any line but its banner is a failure. */
+/** Runs debugfs, which reports a failed request on stderr and still exits 0: any line but its banner is a failure. */
 async function debugfs(args: string[]): Promise<void> {
-  const { spawn } = await import('node:child_process');
-  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn('debugfs', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(new RootfsError(error.code === 'ENOENT' ? 'debugfs is not installed: apt-get install e2fsprogs' : `cannot run debugfs: ${error.message}`)));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+  const { code, stderr } = await runE2fsprogs('debugfs', args);
   const complaint = stderr.split('\n').map((l) => l.trim()).find((l) => l && !/^debugfs \d/.test(l));
   if (code !== 0 || complaint) throw new RootfsError(`debugfs ${args.join(' ')}: ${complaint ?? `exit status ${code}`}`);
 }

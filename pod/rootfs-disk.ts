@@ -126,20 +126,28 @@ async function mke2fs(directory: string, image: string, contentBlocks: number, c
   const bytes = Math.ceil(contentBlocks * 1.1) * BLOCK + inodes * INODE_SIZE + (4 << 20);
   const kib = Math.ceil(bytes / (1 << 20)) * 1024;
   const args = ['-q', '-t', 'ext4', '-b', String(BLOCK), '-I', String(INODE_SIZE), '-N', String(inodes), '-m', '0', '-O', '^has_journal,^resize_inode', '-d', directory, image, `${kib}K`];
-  // Debian keeps mke2fs in /usr/sbin, which a non-root PATH lacks.
-  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
-  // Loaded here, not imported: `vmctr run` imports this module, and the default image needs no disk built before its guest runs.
-  const { spawn } = process.getBuiltinModule('node:child_process');
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn('mke2fs', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(new RootfsError(error.code === 'ENOENT' ? 'mke2fs is not installed: apt-get install e2fsprogs' : `cannot run mke2fs: ${error.message}`)));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+  const { code, stderr } = await runE2fsprogs('mke2fs', args);
   if (code !== 0) {
     const first = stderr.split('\n').find((line) => line.trim() !== '') ?? `exit status ${code}`;
     throw new RootfsError(`mke2fs failed building ${image} from ${directory}: ${first.trim()}`);
   }
+}
+
+/**
+ * Runs an e2fsprogs tool (mke2fs, debugfs) to its end: its exit status and
+ * stderr; a tool that cannot run at all is a one-line RootfsError.
+ */
+export async function runE2fsprogs(tool: string, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  // Debian keeps e2fsprogs in /usr/sbin, which a non-root PATH lacks.
+  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+  // Loaded here, not imported: `vmctr run` imports this module, and the default image needs no disk built before its guest runs.
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(new RootfsError(error.code === 'ENOENT' ? `${tool} is not installed: apt-get install e2fsprogs` : `cannot run ${tool}: ${error.message}`)));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
 }
