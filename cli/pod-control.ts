@@ -81,6 +81,17 @@ export async function removePod(pod: PodView, force: boolean): Promise<void> {
   }
 }
 
+/** Removes the pod in `dir` if its monitor is gone (its lock free); a live one is left alone. */
+export async function removeDeadPod(dir: PodDir): Promise<void> {
+  const lock = PodLock.tryAcquire(dir.lockPath);
+  if (!lock) return;
+  try {
+    await releasePod(dir);
+  } finally {
+    lock.release();
+  }
+}
+
 /** Everything a pod holds on the host, its monitor gone (the caller holds its lock): its network, its cgroup, then its directory. */
 async function releasePod(dir: PodDir): Promise<void> {
   const record = await dir.readRecord();

@@ -178,17 +178,17 @@ export async function run(request: RunApps): Promise<void> {
   await startup.listening;
   let status: number;
   try {
-    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty, () => monitorGone(monitorExited, record.id, flags.rm), group);
+    status = await attachOwner(dir.controlSocket, flags.interactive, flags.tty, () => monitorGone(monitorExited, dir, record.id, flags.rm), group);
   } catch (err) {
     // A pod that failed before this process attached (a missing image...) said why on the start-up pipe.
     await Promise.race([startup.started, new Promise((resolve) => setTimeout(resolve, STARTUP_REPORT_WAIT_MS))]).catch(async (failure: unknown) => {
-      await monitorGone(monitorExited, record.id, flags.rm);
+      await monitorGone(monitorExited, dir, record.id, flags.rm);
       throw failure;
     });
     throw err;
   }
   // When `vmctr run` returns the pod is gone, its monitor included (a script may check); stdin may still hold the event loop open.
-  await monitorGone(monitorExited, record.id, flags.rm);
+  await monitorGone(monitorExited, dir, record.id, flags.rm);
   process.exit(status);
 }
 
@@ -284,12 +284,18 @@ function podCgroup(id: string, memoryMiB: number, cpus: number): PodCgroup | und
 
 /**
  * Waits (a little) for the monitor to exit once the pod has ended, and for a
- * `--rm` pod removes its cgroup, which only then is empty: when `vmctr run`
+ * `--rm` pod removes its cgroup, which only then is empty, and what a monitor
+ * that died (SIGKILL, the OOM killer) left of the pod: when `vmctr run`
  * returns, nothing of the pod is left.
  */
-async function monitorGone(exited: Promise<unknown>, id: string, rm: boolean): Promise<void> {
+async function monitorGone(exited: Promise<unknown>, dir: PodDir, id: string, rm: boolean): Promise<void> {
   await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, MONITOR_EXIT_WAIT_MS))]);
   if (!rm) return;
+  if (existsSync(dir.path)) {
+    // Loaded only here: a monitor that removed its pod, as it does, needs none of vmctr rm's code.
+    const { removeDeadPod } = await import('./pod-control.js');
+    await removeDeadPod(dir).catch(() => {}); // vmctr gc removes it
+  }
   try {
     PodCgroup.of(id).remove();
   } catch {

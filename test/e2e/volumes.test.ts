@@ -131,6 +131,8 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
     $vmctr run --name oom --memory 64 -v "$d/tmpfs:/d" default -- dd if=/dev/zero of=/d/f bs=1M count=400 2>"$d/err" >/dev/null; echo "oom=$? $(tail -1 "$d/err")"
     echo "oom-ps=$($vmctr ps -a | grep -c 'dead (the out-of-memory killer ended its monitor')"
     $vmctr rm oom >/dev/null; echo "oom-rm=$?"
+    rm -f "$d/tmpfs/f"
+    $vmctr run --rm --memory 64 -v "$d/tmpfs:/d" default -- dd if=/dev/zero of=/d/f bs=1M count=400 2>/dev/null >/dev/null; echo "oom-run-rm=$? left=$(ls -A "$VMCTR_ROOT/pods" | grep -vc '^.staging$')"
     for spec in "-v $d/missing:/data" "-v $d/src:data" "--volume v,kind=host,source=$d/src --volume v,kind=empty" "-v $d/file:/data"; do
       $vmctr run --rm $spec default -- true 2>"$d/err"; echo "bad=$? $(wc -l <"$d/err") $(cat "$d/err")"
     done
@@ -147,6 +149,7 @@ serial('a backend killed mid-run ends the pod with one line; bad specs are one-l
   t.is(field(out, 'oom'), '251 vmctr: the out-of-memory killer ended its monitor: the pod reached its memory limit (vmctr update --memory)');
   t.is(field(out, 'oom-ps'), '1');
   t.is(field(out, 'oom-rm'), '0');
+  t.is(field(out, 'oom-run-rm'), '251 left=0', 'run --rm removes what a monitor the OOM killer ended left of the pod');
   const bad = out.split('\n').filter((l) => l.startsWith('bad='));
   t.is(bad.length, 4);
   for (const line of bad) t.regex(line, /^bad=125 1 vmctr: /);
