@@ -7,12 +7,13 @@
 // who may boot may verify). A public key that someone other than root (or
 // the user verifying) could have written proves nothing, so such a key is
 // refused rather than used. VMCTR_STAGE1_DIR moves the key (and the digest
-// cache, file-digest.ts) elsewhere, for tests: it grants nothing that
+// cache, verification-cache.ts) elsewhere, for tests: it grants nothing that
 // --insecure-options=image does not, as whoever sets a command's
 // environment also chooses its flags.
-import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync, type BigIntStats } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import { readStamped, writableOnlyByUs } from './files.js';
 
 export const DEFAULT_STAGE1_DIR = '/etc/vmctr/stage1';
 
@@ -22,9 +23,6 @@ export const STAGE1_DIR_ENV = 'VMCTR_STAGE1_DIR';
 const PRIVATE_KEY_MODE = 0o600;
 const PUBLIC_KEY_MODE = 0o644;
 const KEY_DIR_MODE = 0o755;
-/** Write permission for group or others. */
-const WRITABLE_BY_OTHERS = 0o022;
-const ROOT_UID = 0;
 
 export function stage1Dir(): string {
   return process.env[STAGE1_DIR_ENV] || DEFAULT_STAGE1_DIR;
@@ -41,18 +39,12 @@ export function privateKeyPath(dir = stage1Dir()): string {
 /** Why the key cannot be used, as one line with what to do. */
 export class KeyError extends Error {}
 
-/** Whether `path` could only have been written by root or by this process's user. */
-export function writableOnlyByUs(path: string): boolean {
-  const s = lstatSync(path);
-  return (s.uid === ROOT_UID || s.uid === process.geteuid!()) && (s.mode & WRITABLE_BY_OTHERS) === 0;
-}
-
-/** The public key, if it is there and could not have been planted. */
-export function loadPublicKey(dir = stage1Dir()): KeyObject {
+/** The public key, if it is there and could not have been planted, with the stamp of the file it was read from. */
+export function loadPublicKey(dir = stage1Dir()): { key: KeyObject; stats: BigIntStats } {
   const path = publicKeyPath(dir);
-  let pem: string;
+  let file;
   try {
-    pem = readFileSync(path, 'utf8');
+    file = readStamped(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new KeyError(code === 'ENOENT' ? `there is no stage1 key (${path}): run setup/install.sh` : `cannot read the stage1 key ${path}: ${code}`);
@@ -61,16 +53,16 @@ export function loadPublicKey(dir = stage1Dir()): KeyObject {
     throw new KeyError(`the stage1 key ${path} (or its directory) is writable by users other than root: make both root's, mode 0644 and 0755`);
   }
   try {
-    const key = createPublicKey(pem);
+    const key = process.getBuiltinModule('node:crypto').createPublicKey(file.text);
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType} key`);
-    return key;
+    return { key, stats: file.stats };
   } catch (e) {
     throw new KeyError(`the stage1 key ${path} is not an ed25519 public key (${(e as Error).message}): run setup/install.sh`);
   }
 }
 
 export function loadPrivateKey(dir = stage1Dir()): KeyObject {
-  return createPrivateKey(readFileSync(privateKeyPath(dir), 'utf8'));
+  return process.getBuiltinModule('node:crypto').createPrivateKey(readFileSync(privateKeyPath(dir), 'utf8'));
 }
 
 /**
@@ -81,6 +73,7 @@ export function loadPrivateKey(dir = stage1Dir()): KeyObject {
  */
 export function ensureKeyPair(dir = stage1Dir()): boolean {
   mkdirSync(dir, { recursive: true, mode: KEY_DIR_MODE });
+  const { createPublicKey, generateKeyPairSync } = process.getBuiltinModule('node:crypto');
   let privateKey: KeyObject;
   let created = false;
   try {

@@ -8,8 +8,13 @@
 // digest, so a manifest is valid for one file only: one moved beside another
 // artifact (an agent image's beside the kernel), or an older signed kernel
 // copied with its manifest to where the current one lives, does not match.
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { isStage1Kind, type Stage1Kind } from './kind.js';
+
+/** node:crypto, loaded only when a manifest is signed or opened: it costs a start about 10 ms, which a remembered check (verification-cache.ts) saves. */
+function crypto() {
+  return process.getBuiltinModule('node:crypto');
+}
 
 /** The manifest of `artifact`: `<artifact>.stage1.json`. */
 export function manifestPath(artifact: string): string {
@@ -62,7 +67,7 @@ function signedBytes(payload: string): Buffer {
 /** The manifest file's text for `manifest`, signed with `privateKey`. */
 export function signManifest(manifest: Omit<Stage1Manifest, 'version'>, privateKey: KeyObject): string {
   const payload = JSON.stringify({ version: MANIFEST_VERSION, ...manifest });
-  const file: ManifestFile = { payload, signature: sign(null, signedBytes(payload), privateKey).toString('base64') };
+  const file: ManifestFile = { payload, signature: crypto().sign(null, signedBytes(payload), privateKey).toString('base64') };
   return JSON.stringify(file, null, 1) + '\n';
 }
 
@@ -76,7 +81,7 @@ export function openManifest(text: string, publicKey: KeyObject): Stage1Manifest
   }
   const { payload, signature } = (file ?? {}) as Partial<ManifestFile>;
   if (typeof payload !== 'string' || typeof signature !== 'string') throw new ManifestError('has no payload and signature', 'malformed');
-  if (!verify(null, signedBytes(payload), publicKey, Buffer.from(signature, 'base64'))) {
+  if (!crypto().verify(null, signedBytes(payload), publicKey, Buffer.from(signature, 'base64'))) {
     throw new ManifestError(`has a bad signature (not made by the stage1 key ${keyFingerprint(publicKey)})`, 'bad-signature');
   }
   let value: unknown;
@@ -101,5 +106,5 @@ function checkedPayload(value: unknown): Stage1Manifest {
 
 /** A short name for a public key in messages: the first 16 hex digits of the SHA-256 of its DER form. */
 export function keyFingerprint(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return crypto().createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
 }

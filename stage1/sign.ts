@@ -1,7 +1,7 @@
 // Signing an artifact at set-up: its manifest, with the artifact's real
 // path, size, digest and build time, signed with the stage1 private key.
 import { realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { fileDigest } from './file-digest.js';
+import { fileDigest } from './digest.js';
 import { loadPrivateKey } from './key.js';
 import type { Stage1Artifact } from './kind.js';
 import { manifestPath, signManifest } from './manifest.js';
@@ -9,8 +9,7 @@ import { manifestPath, signManifest } from './manifest.js';
 /** Writes the signed manifest of `artifact` beside it (atomically); returns the manifest's path. */
 export function signArtifact(artifact: Stage1Artifact): string {
   const path = realpathSync(artifact.path);
-  // Hashed in full: a digest signed for good is not taken from a cache.
-  const digest = fileDigest(path, undefined);
+  const digest = fileDigest(path);
   const builtAt = statSync(path).mtime.toISOString();
   const text = signManifest({ kind: artifact.kind, path, sha256: digest.sha256, size: digest.size, builtAt }, loadPrivateKey());
   const file = manifestPath(path);

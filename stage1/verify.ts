@@ -1,14 +1,17 @@
 // The check before a boot: the artifact vmctr is about to boot is the one
 // set-up signed. Its manifest (manifest.ts) must be signed by the stage1 key
 // (key.ts), be for this kind of artifact at this real path, and give the
-// artifact's size and SHA-256 (file-digest.ts). Every refusal is one line
-// naming the file, the reason and what to do; --insecure-options=image
-// skips the check (rkt's flag, for development).
-import { readFileSync, realpathSync } from 'node:fs';
-import { digestCachePath, fileDigest } from './file-digest.js';
-import { KeyError, loadPublicKey } from './key.js';
+// artifact's size and SHA-256 (digest.ts); a check that passed is
+// remembered by the stamps of the files it read (verification-cache.ts).
+// Every refusal is one line naming the file, the reason and what to do;
+// --insecure-options=image skips the check (rkt's flag, for development).
+import { realpathSync } from 'node:fs';
+import { fileDigest } from './digest.js';
+import { readStamped } from './files.js';
+import { KeyError, loadPublicKey, publicKeyPath } from './key.js';
 import { KIND_NAMES, type Stage1Artifact } from './kind.js';
 import { ManifestError, manifestPath, openManifest } from './manifest.js';
+import { isRemembered, remember, stampOf } from './verification-cache.js';
 
 /** The flag, and its value, that boots without the check. */
 export const INSECURE_FLAG = '--insecure-options=image';
@@ -18,7 +21,7 @@ const REMEDY = `rebuild it with setup/install.sh, or pass ${INSECURE_FLAG}`;
 /** A stage1 artifact that may not boot: its message is the one line to print. */
 export class Stage1Error extends Error {}
 
-/** What a check found: the digest came from the cache or was computed (for measurements). */
+/** What a check found: whether it was remembered (verification-cache.ts) or made in full (for measurements). */
 export interface Verified {
   readonly path: string;
   readonly cached: boolean;
@@ -33,6 +36,10 @@ export function verifyArtifact(artifact: Stage1Artifact): Verified {
   } catch (e) {
     throw new Stage1Error(`${what} ${artifact.path} cannot be read (${(e as NodeJS.ErrnoException).code}): run setup/install.sh`);
   }
+  const real = { kind: artifact.kind, path };
+  const manifestFile = manifestPath(path);
+  if (isRemembered(real, [path, manifestFile, publicKeyPath()])) return { path, cached: true };
+
   let publicKey;
   try {
     publicKey = loadPublicKey();
@@ -40,10 +47,9 @@ export function verifyArtifact(artifact: Stage1Artifact): Verified {
     if (e instanceof KeyError) throw new Stage1Error(`cannot verify ${what} ${path}: ${e.message}, or pass ${INSECURE_FLAG}`);
     throw e;
   }
-  const manifestFile = manifestPath(path);
-  let text: string;
+  let file;
   try {
-    text = readFileSync(manifestFile, 'utf8');
+    file = readStamped(manifestFile);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new Stage1Error(`${what} ${path} has no signed stage1 manifest (${manifestFile}): sign it with setup/install.sh, or pass ${INSECURE_FLAG}`);
@@ -51,7 +57,7 @@ export function verifyArtifact(artifact: Stage1Artifact): Verified {
   }
   let manifest;
   try {
-    manifest = openManifest(text, publicKey);
+    manifest = openManifest(file.text, publicKey.key);
   } catch (e) {
     if (e instanceof ManifestError) throw new Stage1Error(`the stage1 manifest ${manifestFile} of ${what} ${path} ${e.message}: ${REMEDY}`);
     throw e;
@@ -61,14 +67,16 @@ export function verifyArtifact(artifact: Stage1Artifact): Verified {
   }
   let digest;
   try {
-    digest = fileDigest(path, digestCachePath());
+    digest = fileDigest(path);
   } catch (e) {
     throw new Stage1Error(`${what} ${path} cannot be read (${(e as NodeJS.ErrnoException).code}): ${REMEDY}`);
   }
   if (digest.size !== manifest.size || digest.sha256 !== manifest.sha256) {
     throw new Stage1Error(`${what} ${path} does not match its signed digest (stage1 manifest ${manifestFile}): ${REMEDY}`);
   }
-  return { path, cached: digest.cached };
+  // Remembered only if the artifact did not change while it was read.
+  if (stampOf(digest.before) === stampOf(digest.after)) remember(real, [digest.before, file.stats, publicKey.stats]);
+  return { path, cached: false };
 }
 
 /** Checks each artifact in turn unless `insecure` (--insecure-options=image) says not to. */

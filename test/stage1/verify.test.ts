@@ -1,12 +1,17 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { digestCachePath, RACY_WINDOW_MS } from '../../stage1/file-digest.js';
+import { promisify } from 'node:util';
+import { RACY_WINDOW_MS, stampOf, verificationCachePath } from '../../stage1/verification-cache.js';
 import { loadPrivateKey, loadPublicKey, publicKeyPath } from '../../stage1/key.js';
 import { ManifestError, manifestPath, openManifest, signManifest } from '../../stage1/manifest.js';
 import { INSECURE_FLAG, Stage1Error, verifyArtifact, verifyStage1 } from '../../stage1/verify.js';
+import { repoRoot } from '../lab/exec.js';
 import { otherKeyDir, someBytes, stage1Fixture } from './fixture.js';
+
+const exec = promisify(execFile);
 
 // The check before a boot, on artifacts and a key of the test's own: every
 // way an artifact can differ from what set-up signed is refused, with one
@@ -30,7 +35,7 @@ function flipByte(path: string, at: number): void {
 test.serial('a manifest signed with the key opens, with what was signed', (t) => {
   const bytes = someBytes(100_000, 1);
   const kernel = f.signed('kernel', 'sign/vmlinux', bytes);
-  const manifest = openManifest(readFileSync(manifestPath(kernel), 'utf8'), loadPublicKey());
+  const manifest = openManifest(readFileSync(manifestPath(kernel), 'utf8'), loadPublicKey().key);
   t.is(manifest.kind, 'kernel');
   t.is(manifest.path, kernel);
   t.is(manifest.size, bytes.length);
@@ -86,7 +91,7 @@ test.serial('a manifest signed by another key, or changed after signing, has a b
 
   writeFileSync(manifestPath(kernel), '{"payload": 1}');
   t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: kernel })), /has no payload and signature: rebuild it/);
-  t.throws(() => openManifest('not json', loadPublicKey()), { instanceOf: ManifestError, message: 'is not JSON' });
+  t.throws(() => openManifest('not json', loadPublicKey().key), { instanceOf: ManifestError, message: 'is not JSON' });
 });
 
 test.serial('a missing manifest is refused with the way to sign it', (t) => {
@@ -126,38 +131,49 @@ test.serial('--insecure-options=image skips the check; without it the first bad 
   t.regex(refusal(t, () => verifyStage1(artifacts, false)), /^the guest agent image .* does not match its signed digest/);
 });
 
-test.serial('a digest is remembered only for a file whose last change is older than the racy window', async (t) => {
+test.serial('a check is remembered only for files whose last change is older than the racy window', async (t) => {
   const kernel = f.signed('kernel', 'cache/vmlinux', someBytes(300_000, 13));
   t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
-  t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached, 'changed within the window: hashed again');
+  t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached, 'changed within the window: checked in full again');
   await delay(RACY_WINDOW_MS + 100);
   t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
-  t.true(verifyArtifact({ kind: 'kernel', path: kernel }).cached, 'then from the cache');
+  t.true(verifyArtifact({ kind: 'kernel', path: kernel }).cached, 'then remembered');
 
-  // A changed byte with its mtime set back changes ctime, which no user can set: hashed again, and refused.
+  // A changed byte with its mtime set back changes ctime, which no user can set: checked in full, and refused.
   const { atime, mtime } = statSync(kernel);
   flipByte(kernel, 1000);
   utimesSync(kernel, atime, mtime);
   t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: kernel })), /does not match its signed digest/);
 });
 
-test.serial('the digest cache is believed only when no one but root or this user could have written it', async (t) => {
+test.serial('a new key is not covered by checks remembered with the old one', async (t) => {
+  const kernel = f.signed('kernel', 'rekey/vmlinux', someBytes(4096, 16));
+  await delay(RACY_WINDOW_MS + 100);
+  verifyArtifact({ kind: 'kernel', path: kernel });
+  t.true(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
+  const pem = readFileSync(publicKeyPath());
+  writeFileSync(publicKeyPath(), readFileSync(join(otherKeyDir('vmctr-stage1-verify'), 'public.pem')));
+  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: kernel })), /has a bad signature/);
+  writeFileSync(publicKeyPath(), pem);
+});
+
+test.serial('the verification cache is believed only when no one but root or this user could have written it', async (t) => {
   const kernel = f.signed('kernel', 'forged/vmlinux', someBytes(4096, 14));
   await delay(RACY_WINDOW_MS + 100);
   verifyArtifact({ kind: 'kernel', path: kernel });
-  const cache = digestCachePath();
-  const genuine = readFileSync(cache, 'utf8');
-  const forged = genuine.replace(/"sha256": "[0-9a-f]{64}"/g, `"sha256": "${'f'.repeat(64)}"`);
-  t.not(forged, genuine);
-  // The cache is consulted (a forged entry in it is believed, which is why it must be root's)...
-  writeFileSync(cache, forged);
-  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: kernel })), /does not match its signed digest/);
-  // ...and ignored when others could have written it.
+  flipByte(kernel, 5);
+  // An entry forged for the tampered file's new stamps...
+  const cache = verificationCachePath();
+  const entries = JSON.parse(readFileSync(cache, 'utf8')) as Record<string, string>;
+  const [, ...others] = entries[`kernel ${kernel}`]!.split('\n');
+  entries[`kernel ${kernel}`] = [stampOf(statSync(kernel, { bigint: true })), ...others].join('\n');
+  writeFileSync(cache, JSON.stringify(entries));
+  // ...is believed from a cache that is ours (which is why it must be root's)...
+  t.true(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
+  // ...and ignored from one others could have written.
   chmodSync(cache, 0o666);
-  t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
-  chmodSync(cache, 0o644);
+  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: kernel })), /does not match its signed digest/);
   rmSync(cache);
-  t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
 });
 
 test.serial('a file others can write is never remembered', async (t) => {
@@ -166,4 +182,17 @@ test.serial('a file others can write is never remembered', async (t) => {
   await delay(RACY_WINDOW_MS + 100);
   t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
   t.false(verifyArtifact({ kind: 'kernel', path: kernel }).cached);
+});
+
+test.serial('a remembered check loads no node:crypto; a check made in full does', async (t) => {
+  const kernel = f.signed('kernel', 'crypto/vmlinux', someBytes(4096, 17));
+  const script = `
+    const { verifyArtifact } = await import(${JSON.stringify(join(repoRoot, 'dist/stage1/verify.js'))});
+    const { cached } = verifyArtifact({ kind: 'kernel', path: process.argv[1] });
+    console.log(JSON.stringify({ cached, crypto: process.moduleLoadList.some((m) => m === 'NativeModule crypto') }));`;
+  const check = async () => JSON.parse((await exec(process.execPath, ['--input-type=module', '-e', script, kernel])).stdout) as { cached: boolean; crypto: boolean };
+  t.deepEqual(await check(), { cached: false, crypto: true });
+  await delay(RACY_WINDOW_MS + 100);
+  t.deepEqual(await check(), { cached: false, crypto: true });
+  t.deepEqual(await check(), { cached: true, crypto: false });
 });
