@@ -25,6 +25,9 @@ function artifactArgs(args: readonly string[]): Stage1Artifact {
   return { kind, path };
 }
 
+/** A one-line reason with a non-zero exit for anything else that goes wrong (no private key, an unreadable artifact). */
+process.on('uncaughtException', (e) => fail(e.message, 1));
+
 const [command, ...args] = process.argv.slice(2);
 switch (command) {
   case 'key':
