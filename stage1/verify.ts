@@ -52,7 +52,7 @@ export function verifyArtifact(artifact: Stage1Artifact): Verified {
     file = readStamped(manifestFile);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Stage1Error(`${what} ${path} has no signed stage1 manifest (${manifestFile}): sign it with setup/install.sh, or pass ${INSECURE_FLAG}`);
+    if (code === 'ENOENT') throw new Stage1Error(`${what} ${path} has no signed stage1 manifest (${manifestFile}): run setup/install.sh, which signs what it builds, or pass ${INSECURE_FLAG}`);
     throw new Stage1Error(`${what} ${path}: cannot read its stage1 manifest ${manifestFile} (${code}): ${REMEDY}`);
   }
   let manifest;

@@ -77,7 +77,7 @@ test.serial('boot: a demo initramfs without its manifest is refused with the way
   rmSync(manifestPath(initramfs));
   const r = await vmctrCli(['boot']);
   t.is(r.code, 1);
-  t.is(r.stderr, `vmctr: the demo initramfs ${initramfs} has no signed stage1 manifest (${initramfs}.stage1.json): sign it with setup/install.sh, or pass ${INSECURE_FLAG}\n`);
+  t.is(r.stderr, `vmctr: the demo initramfs ${initramfs} has no signed stage1 manifest (${initramfs}.stage1.json): run setup/install.sh, which signs what it builds, or pass ${INSECURE_FLAG}\n`);
 });
 
 test.serial('boot --insecure-options=image skips the check: the tampered kernel reaches the loader', async (t) => {

@@ -98,7 +98,7 @@ test.serial('a missing manifest is refused with the way to sign it', (t) => {
   const initramfs = f.signed('initramfs', 'missing/initramfs.cpio.gz', someBytes(1000, 8));
   rmSync(manifestPath(initramfs));
   t.is(refusal(t, () => verifyArtifact({ kind: 'initramfs', path: initramfs })),
-    `the demo initramfs ${initramfs} has no signed stage1 manifest (${initramfs}.stage1.json): sign it with setup/install.sh, or pass ${INSECURE_FLAG}`);
+    `the demo initramfs ${initramfs} has no signed stage1 manifest (${initramfs}.stage1.json): run setup/install.sh, which signs what it builds, or pass ${INSECURE_FLAG}`);
 });
 
 test.serial('a symbolic link to a signed artifact is checked as the file it names', (t) => {
