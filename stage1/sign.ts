@@ -1,10 +1,12 @@
 // Signing an artifact at set-up: its manifest, with the artifact's real
 // path, size, digest and build time, signed with the stage1 private key.
-import { realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { fileDigest } from './digest.js';
 import { loadPrivateKey } from './key.js';
 import type { Stage1Artifact } from './kind.js';
 import { manifestPath, signManifest } from './manifest.js';
+
+const MANIFEST_MODE = 0o644;
 
 /** Writes the signed manifest of `artifact` beside it (atomically); returns the manifest's path. */
 export function signArtifact(artifact: Stage1Artifact): string {
@@ -14,7 +16,8 @@ export function signArtifact(artifact: Stage1Artifact): string {
   const text = signManifest({ kind: artifact.kind, path, sha256: digest.sha256, size: digest.size, builtAt }, loadPrivateKey());
   const file = manifestPath(path);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
+  writeFileSync(tmp, text);
+  chmodSync(tmp, MANIFEST_MODE); // whatever the umask: every user who may boot the artifact reads its manifest
   renameSync(tmp, file);
   return file;
 }
