@@ -6,8 +6,8 @@
 // private.pem mode 0600 (only set-up signs), public.pem mode 0644 (any user
 // who may boot may verify). A public key that someone other than root (or
 // the user verifying) could have written proves nothing, so such a key is
-// refused rather than used. VMCTR_STAGE1_DIR moves the key (and the digest
-// cache, verification-cache.ts) elsewhere, for tests: it grants nothing that
+// refused rather than used. VMCTR_STAGE1_DIR moves the key (and the cache of
+// checks, verification-cache.ts) elsewhere, for tests: it grants nothing that
 // --insecure-options=image does not, as whoever sets a command's
 // environment also chooses its flags.
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync, type BigIntStats } from 'node:fs';

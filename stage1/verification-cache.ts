@@ -1,11 +1,11 @@
 // Checks that passed, remembered between starts. A full check costs the
-// 18.8 MB kernel about 21 ms on this host (the agent image 9 ms, the demo
-// initramfs 7 ms), and loading node:crypto for it about 10 ms more, on every
-// `vmctr run` and `vmctr boot`. So a check that passed is remembered in a
-// cache keyed by the stamps of the three files it read (the artifact, its
-// manifest, the public key): device, inode, size, modification and
-// status-change times (ns). A start whose three stamps match is done after
-// three stats, with no hashing and no node:crypto.
+// 18.8 MB kernel about 21 ms on this host (the agent image and the demo
+// initramfs about 8 ms each), and loading node:crypto for it about 10 ms
+// more, on every `vmctr run` and `vmctr boot`. So a check that passed is
+// remembered in a cache keyed by the stamps of the three files it read (the
+// artifact, its manifest, the public key): device, inode, size,
+// modification and status-change times (ns). A start whose three stamps
+// match is done after three stats, with no hashing and no node:crypto.
 //
 // Why that is safe: any change to a file's bytes through the file system
 // sets its mtime and ctime; mtime can be set back (utimes), but doing so
