@@ -10,6 +10,7 @@
 #
 #   setup/stage1-artifact.sh [--sign-unsigned] KIND BUILD-SCRIPT
 set -euo pipefail
+shopt -s extglob
 cd "$(dirname "$(readlink -f "$0")")/.."
 
 step() { echo "[setup] $*" >&2; }
@@ -33,7 +34,8 @@ if ((found)); then
   if ((sign_unsigned)) && [[ ! -e $path.stage1.json ]]; then
     step "signing the $kind $path, built before stage1 manifests"
   else
-    step "rebuilding: ${reason#stage1: }"
+    reason="${reason#stage1: }"
+    step "rebuilding: ${reason%%: @(rebuild it|run setup/install.sh)*}" # the reason, without vmctr's advice to run this
     rm -f "$path" "$path.stage1.json"
     path="$("$script" | tail -1)"
   fi

@@ -95,6 +95,7 @@ export function ensureKeyPair(dir = stage1Dir()): boolean {
   }
   if (current !== publicPem) writeFileSync(publicKeyPath(dir), publicPem);
   // Modes as documented whatever the umask.
+  chmodSync(dir, KEY_DIR_MODE);
   chmodSync(publicKeyPath(dir), PUBLIC_KEY_MODE);
   chmodSync(privateKeyPath(dir), PRIVATE_KEY_MODE);
   return created;
