@@ -1,5 +1,5 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -107,6 +107,13 @@ test.serial('a symbolic link to a signed artifact is checked as the file it name
   const { symlinkSync } = process.getBuiltinModule('node:fs');
   symlinkSync(kernel, link);
   t.is(verifyArtifact({ kind: 'kernel', path: link }).path, kernel);
+});
+
+test.serial('a FIFO in the artifact\'s place is refused at once, not waited on', (t) => {
+  const kernel = f.signed('kernel', 'fifo/vmlinux', someBytes(4096, 18));
+  rmSync(kernel);
+  execFileSync('mkfifo', [kernel]);
+  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: kernel })), /^the guest kernel .*\/fifo\/vmlinux cannot be read \(not a regular file\): rebuild it/);
 });
 
 test.serial('a missing key, or one others could have written, is refused', (t) => {
