@@ -15,7 +15,7 @@ import type { KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { readStamped, writableOnlyByUs } from './files.js';
 
-export const DEFAULT_STAGE1_DIR = '/etc/vmctr/stage1';
+const DEFAULT_STAGE1_DIR = '/etc/vmctr/stage1';
 
 /** The environment variable that moves the stage1 directory (tests). */
 export const STAGE1_DIR_ENV = 'VMCTR_STAGE1_DIR';
@@ -24,7 +24,7 @@ const PRIVATE_KEY_MODE = 0o600;
 const PUBLIC_KEY_MODE = 0o644;
 const KEY_DIR_MODE = 0o755;
 
-export function stage1Dir(): string {
+function stage1Dir(): string {
   return process.env[STAGE1_DIR_ENV] || DEFAULT_STAGE1_DIR;
 }
 
@@ -32,7 +32,7 @@ export function publicKeyPath(dir = stage1Dir()): string {
   return join(dir, 'public.pem');
 }
 
-export function privateKeyPath(dir = stage1Dir()): string {
+function privateKeyPath(dir = stage1Dir()): string {
   return join(dir, 'private.pem');
 }
 

@@ -16,12 +16,12 @@ function crypto() {
   return process.getBuiltinModule('node:crypto');
 }
 
+const MANIFEST_SUFFIX = '.stage1.json';
+
 /** The manifest of `artifact`: `<artifact>.stage1.json`. */
 export function manifestPath(artifact: string): string {
   return `${artifact}${MANIFEST_SUFFIX}`;
 }
-
-export const MANIFEST_SUFFIX = '.stage1.json';
 
 const MANIFEST_VERSION = 1;
 
@@ -45,15 +45,8 @@ export interface Stage1Manifest {
   readonly builtAt: string;
 }
 
-/** A manifest that is not one: unreadable JSON, wrong fields, a bad signature. */
-export class ManifestError extends Error {
-  constructor(
-    message: string,
-    readonly reason: 'malformed' | 'bad-signature',
-  ) {
-    super(message);
-  }
-}
+/** A manifest that is not one: unreadable JSON, wrong fields, a bad signature; the message completes "the stage1 manifest M of ...". */
+export class ManifestError extends Error {}
 
 interface ManifestFile {
   payload: string;
@@ -77,18 +70,18 @@ export function openManifest(text: string, publicKey: KeyObject): Stage1Manifest
   try {
     file = JSON.parse(text);
   } catch {
-    throw new ManifestError('is not JSON', 'malformed');
+    throw new ManifestError('is not JSON');
   }
   const { payload, signature } = (file ?? {}) as Partial<ManifestFile>;
-  if (typeof payload !== 'string' || typeof signature !== 'string') throw new ManifestError('has no payload and signature', 'malformed');
+  if (typeof payload !== 'string' || typeof signature !== 'string') throw new ManifestError('has no payload and signature');
   if (!crypto().verify(null, signedBytes(payload), publicKey, Buffer.from(signature, 'base64'))) {
-    throw new ManifestError(`has a bad signature (not made by the stage1 key ${keyFingerprint(publicKey)})`, 'bad-signature');
+    throw new ManifestError(`has a bad signature (not made by the stage1 key ${keyFingerprint(publicKey)})`);
   }
   let value: unknown;
   try {
     value = JSON.parse(payload);
   } catch {
-    throw new ManifestError('has a payload that is not JSON', 'malformed');
+    throw new ManifestError('has a payload that is not JSON');
   }
   return checkedPayload(value);
 }
@@ -96,15 +89,15 @@ export function openManifest(text: string, publicKey: KeyObject): Stage1Manifest
 /** A signed payload is ours, but its fields are still checked: a manifest from a future version is refused, not misread. */
 function checkedPayload(value: unknown): Stage1Manifest {
   const m = (value ?? {}) as Partial<Record<keyof Stage1Manifest, unknown>>;
-  if (m.version !== MANIFEST_VERSION) throw new ManifestError(`has version ${String(m.version)}, not ${MANIFEST_VERSION}`, 'malformed');
+  if (m.version !== MANIFEST_VERSION) throw new ManifestError(`has version ${String(m.version)}, not ${MANIFEST_VERSION}`);
   if (!isStage1Kind(m.kind) || typeof m.path !== 'string' || typeof m.sha256 !== 'string' || !SHA256_HEX.test(m.sha256)
     || typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size < 0 || typeof m.builtAt !== 'string') {
-    throw new ManifestError('has missing or malformed fields', 'malformed');
+    throw new ManifestError('has missing or malformed fields');
   }
   return { version: MANIFEST_VERSION, kind: m.kind, path: m.path, sha256: m.sha256, size: m.size, builtAt: m.builtAt };
 }
 
 /** A short name for a public key in messages: the first 16 hex digits of the SHA-256 of its DER form. */
-export function keyFingerprint(publicKey: KeyObject): string {
+function keyFingerprint(publicKey: KeyObject): string {
   return crypto().createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
 }

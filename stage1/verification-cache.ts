@@ -55,7 +55,7 @@ export function stampOf(s: BigIntStats): string {
 }
 
 /** The stamps of the files a check read, in the order the check reads them: artifact, manifest, public key. */
-export type CheckStamps = readonly [artifact: BigIntStats, manifest: BigIntStats, publicKey: BigIntStats];
+type CheckStamps = readonly [artifact: BigIntStats, manifest: BigIntStats, publicKey: BigIntStats];
 
 /** Entries by `${kind} ${real path}`, in the order they were last written: the three files' stamps, one per line. */
 type Cache = Record<string, string>;
