@@ -9,7 +9,7 @@
 import { rmSync } from 'node:fs';
 import { verificationCachePath } from '../../stage1/verification-cache.js';
 import { isStage1Kind, type Stage1Artifact } from '../../stage1/kind.js';
-import { verifyArtifact } from '../../stage1/verify.js';
+import { Stage1Error, verifyArtifact } from '../../stage1/verify.js';
 
 const DEFAULT_ROUNDS = 21;
 
@@ -37,6 +37,11 @@ const artifacts: Stage1Artifact[] = argv.map((arg) => {
     process.exit(2);
   }
   return { kind, path };
+});
+
+process.on('uncaughtException', (e) => {
+  process.stderr.write(`verify-cost: ${e instanceof Stage1Error ? e.message : e.stack}\n`);
+  process.exit(1);
 });
 
 for (const artifact of artifacts) {
