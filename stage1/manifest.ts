@@ -4,10 +4,10 @@
 // a string and its signature: the bytes verified are the bytes parsed, so
 // there is no canonical form of JSON to agree on.
 //
-// The payload names the artifact's kind and its real path besides its
-// digest, so a manifest is valid for one file only: one moved beside another
-// artifact (an agent image's beside the kernel), or an older signed kernel
-// copied with its manifest to where the current one lives, does not match.
+// The payload names the artifact's kind and its path besides its digest, so
+// a manifest is valid for one file only: one moved beside another artifact
+// (an agent image's beside the kernel), or an older signed kernel copied or
+// linked with its manifest to where the current one lives, does not match.
 import type { KeyObject } from 'node:crypto';
 import { isStage1Kind, type Stage1Kind } from './kind.js';
 
@@ -36,7 +36,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export interface Stage1Manifest {
   readonly version: typeof MANIFEST_VERSION;
   readonly kind: Stage1Kind;
-  /** The artifact's real path (symbolic links resolved) when it was signed. */
+  /** The artifact's absolute path as its build script names it (links not resolved: see verify.ts). */
   readonly path: string;
   /** SHA-256 of its bytes, lowercase hex. */
   readonly sha256: string;

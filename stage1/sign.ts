@@ -1,6 +1,8 @@
-// Signing an artifact at set-up: its manifest, with the artifact's real
-// path, size, digest and build time, signed with the stage1 private key.
-import { chmodSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+// Signing an artifact at set-up: its manifest, with the artifact's path (as
+// its build script names it, the path vmctr will look it up at), size,
+// digest and build time, signed with the stage1 private key.
+import { chmodSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileDigest } from './digest.js';
 import { loadPrivateKey } from './key.js';
 import type { Stage1Artifact } from './kind.js';
@@ -10,7 +12,7 @@ const MANIFEST_MODE = 0o644;
 
 /** Writes the signed manifest of `artifact` beside it (atomically); returns the manifest's path. */
 export function signArtifact(artifact: Stage1Artifact): string {
-  const path = realpathSync(artifact.path);
+  const path = resolve(artifact.path);
   const digest = fileDigest(path);
   const builtAt = statSync(path).mtime.toISOString();
   const text = signManifest({ kind: artifact.kind, path, sha256: digest.sha256, size: digest.size, builtAt }, loadPrivateKey());

@@ -57,7 +57,7 @@ export function stampOf(s: BigIntStats): string {
 /** The stamps of the files a check read, in the order the check reads them: artifact, manifest, public key. */
 type CheckStamps = readonly [artifact: BigIntStats, manifest: BigIntStats, publicKey: BigIntStats];
 
-/** Entries by `${kind} ${real path}`, in the order they were last written: the three files' stamps, one per line. */
+/** Entries by `${kind} ${path}`, in the order they were last written: the three files' stamps, one per line. */
 type Cache = Record<string, string>;
 
 function entryKey(artifact: Stage1Artifact): string {
@@ -84,7 +84,7 @@ function readCache(file: string): Cache {
   }
 }
 
-/** Whether a check of `artifact` (its real path) passed with its three files as they are now; never throws. */
+/** Whether a check of `artifact` (its absolute path) passed with its three files as they are now; never throws. */
 export function isRemembered(artifact: Stage1Artifact, files: readonly [artifact: string, manifest: string, publicKey: string]): boolean {
   try {
     const remembered = readCache(verificationCachePath())[entryKey(artifact)];

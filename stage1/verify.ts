@@ -1,11 +1,12 @@
 // The check before a boot: the artifact vmctr is about to boot is the one
 // set-up signed. Its manifest (manifest.ts) must be signed by the stage1 key
-// (key.ts), be for this kind of artifact at this real path, and give the
+// (key.ts), be for this kind of artifact at this path, and give the
 // artifact's size and SHA-256 (digest.ts); a check that passed is
 // remembered by the stamps of the files it read (verification-cache.ts).
 // Every refusal is one line naming the file, the reason and what to do;
 // --insecure-options=image skips the check (rkt's flag, for development).
-import { realpathSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileDigest } from './digest.js';
 import { readStamped } from './files.js';
 import { KeyError, loadPublicKey, publicKeyPath } from './key.js';
@@ -30,15 +31,16 @@ export interface Verified {
 /** Checks `artifact` against its signed manifest; throws a Stage1Error saying why it may not boot. */
 export function verifyArtifact(artifact: Stage1Artifact): Verified {
   const what = KIND_NAMES[artifact.kind];
-  let path: string;
+  // The path as given, not resolved: a symbolic link planted where an artifact lives, to an older signed one, must not pass.
+  const path = resolve(artifact.path);
   try {
-    path = realpathSync(artifact.path);
+    statSync(path);
   } catch (e) {
-    throw new Stage1Error(`${what} ${artifact.path} cannot be read (${(e as NodeJS.ErrnoException).code}): run setup/install.sh`);
+    throw new Stage1Error(`${what} ${path} cannot be read (${(e as NodeJS.ErrnoException).code}): run setup/install.sh`);
   }
-  const real = { kind: artifact.kind, path };
+  const checked = { kind: artifact.kind, path };
   const manifestFile = manifestPath(path);
-  if (isRemembered(real, [path, manifestFile, publicKeyPath()])) return { path, cached: true };
+  if (isRemembered(checked, [path, manifestFile, publicKeyPath()])) return { path, cached: true };
 
   let publicKey;
   try {
@@ -75,7 +77,7 @@ export function verifyArtifact(artifact: Stage1Artifact): Verified {
     throw new Stage1Error(`${what} ${path} does not match its signed digest (stage1 manifest ${manifestFile}): ${REMEDY}`);
   }
   // Remembered only if the artifact did not change while it was read.
-  if (stampOf(digest.before) === stampOf(digest.after)) remember(real, [digest.before, file.stats, publicKey.stats]);
+  if (stampOf(digest.before) === stampOf(digest.after)) remember(checked, [digest.before, file.stats, publicKey.stats]);
   return { path, cached: false };
 }
 

@@ -101,12 +101,19 @@ test.serial('a missing manifest is refused with the way to sign it', (t) => {
     `the demo initramfs ${initramfs} has no signed stage1 manifest (${initramfs}.stage1.json): run setup/install.sh, which signs what it builds, or pass ${INSECURE_FLAG}`);
 });
 
-test.serial('a symbolic link to a signed artifact is checked as the file it names', (t) => {
-  const kernel = f.signed('kernel', 'link/vmlinux', someBytes(4096, 9));
-  const link = join(f.dir, 'link/current');
+test.serial('an older signed kernel linked where the current one lives is refused; so is its directory', (t) => {
+  const older = f.signed('kernel', 'link/old/vmlinux', someBytes(4096, 9));
+  const current = f.signed('kernel', 'link/new/vmlinux', someBytes(4096, 19));
   const { symlinkSync } = process.getBuiltinModule('node:fs');
-  symlinkSync(kernel, link);
-  t.is(verifyArtifact({ kind: 'kernel', path: link }).path, kernel);
+  rmSync(current);
+  symlinkSync(older, current);
+  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: current })), /^the guest kernel .*\/new\/vmlinux does not match/);
+  rmSync(manifestPath(current));
+  symlinkSync(manifestPath(older), manifestPath(current));
+  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: current })), /is for the guest kernel .*\/old\/vmlinux, not the guest kernel .*\/new\/vmlinux/);
+  const dir = join(f.dir, 'link/dir');
+  symlinkSync(join(f.dir, 'link/old'), dir);
+  t.regex(refusal(t, () => verifyArtifact({ kind: 'kernel', path: join(dir, 'vmlinux') })), /is for the guest kernel .*\/old\/vmlinux, not the guest kernel .*\/dir\/vmlinux/);
 });
 
 test.serial('a FIFO in the artifact\'s place is refused at once, not waited on', (t) => {
