@@ -57,29 +57,36 @@ export function askScript(script: string): string {
   return execFileSync(script, ['--path'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
 }
 
+/** The stamp of everything the script's key reads; undefined when an input is missing (the script then says what is wrong). */
+function currentStamp(lookup: ArtifactLookup): string | undefined {
+  try {
+    return stamp([lookup.script, ...lookup.inputs]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remembers `path` as the script's answer while its inputs keep their current stamp; a failure only makes lookups slower. */
+export function rememberArtifact(lookup: ArtifactLookup, path: string, current = currentStamp(lookup)): void {
+  if (current === undefined) return;
+  try {
+    const records = readRecords(lookup.recordFile);
+    records[lookup.script] = { stamp: current, path };
+    mkdirSync(dirname(lookup.recordFile), { recursive: true });
+    const tmp = `${lookup.recordFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(records, null, 1));
+    renameSync(tmp, lookup.recordFile);
+  } catch {
+    // not remembered: the next lookup asks the script again
+  }
+}
+
 /** The artifact's path: remembered, or from the script (which throws if it fails). */
 export function lookupArtifact(lookup: ArtifactLookup): string {
-  let current: string | undefined;
-  try {
-    current = stamp([lookup.script, ...lookup.inputs]);
-  } catch {
-    // an input is missing: the script says what is wrong
-  }
-  const records = readRecords(lookup.recordFile);
-  const known = records[lookup.script];
+  const current = currentStamp(lookup);
+  const known = readRecords(lookup.recordFile)[lookup.script];
   if (current !== undefined && known?.stamp === current && exists(known.path)) return known.path;
-
   const path = askScript(lookup.script);
-  if (current !== undefined) {
-    try {
-      records[lookup.script] = { stamp: current, path };
-      mkdirSync(dirname(lookup.recordFile), { recursive: true });
-      const tmp = `${lookup.recordFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(records, null, 1));
-      renameSync(tmp, lookup.recordFile);
-    } catch {
-      // not remembered: the next lookup asks the script again
-    }
-  }
+  rememberArtifact(lookup, path, current);
   return path;
 }

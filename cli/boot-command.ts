@@ -5,11 +5,13 @@ import { checkHostSupport } from '../vmm/kvm/host-support.js';
 import type { FileImage } from '../vmm/boot/boot-image.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB, Vm, type VmConfig, type VmExit } from '../vmm/vm.js';
-import { parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
+import { insecureOptionsFlag, parseCommandLine, type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { defaultKernelPath, demoInitramfsPath, openInputFile } from './guest-kernel.js';
 import { randomMac } from '../vmm/devices/net/device.js';
 import { LineBufferedOutput } from './line-buffered-output.js';
 import { UserError } from './user-error.js';
+import { Stage1Error, verifyStage1 } from '../stage1/verify.js';
+import type { Stage1Artifact } from '../stage1/kind.js';
 
 /** Exit codes of `vmctr boot`, by how the guest ended. */
 export const BootExitCode = {
@@ -29,14 +31,15 @@ export const BootExitCode = {
 } as const;
 
 export const bootFlags = {
-  kernel: { type: 'string', description: 'uncompressed vmlinux with a PVH entry point [default: the project kernel]' },
-  initrd: { type: 'string', description: 'initramfs (cpio, optionally compressed) [default: the demo initramfs when --kernel is not given]' },
+  kernel: { type: 'string', description: 'uncompressed vmlinux with a PVH entry point, your own choice: not checked against a stage1 manifest [default: the project kernel, checked]' },
+  initrd: { type: 'string', description: 'initramfs (cpio, optionally compressed), your own choice: not checked [default: the demo initramfs when --kernel is not given, checked]' },
   cmdline: { type: 'string', description: 'extra kernel parameters, after the ones vmctr needs', default: 'quiet' },
   cpus: { type: 'integer', description: 'number of vCPUs', default: 1, min: 1, max: MAX_CPUS },
   memory: { type: 'integer', description: 'guest memory in MiB', default: 256, min: MIN_MEMORY_MIB, max: MAX_MEMORY_MIB },
   console: { type: 'string', description: 'the guest console device', options: ['virtio', 'serial'], default: 'virtio' },
   tap: { type: 'string', description: 'a virtio-net interface (the guest\'s eth0) on this tap, over vhost-net; configure it with --cmdline ip=...' },
   mac: { type: 'string', description: 'the guest\'s MAC address with --tap [default: a random locally administered one]' },
+  ...insecureOptionsFlag,
 } as const;
 
 export const bootSyntax = { command: 'boot', flags: bootFlags, usageExitCode: BootExitCode.usage } as const satisfies CommandSyntax;
@@ -90,9 +93,20 @@ export async function boot(flags: BootFlags): Promise<void> {
  * segments), so the files are open only until the VM exists.
  */
 function createVm(flags: BootFlags, console: LineBufferedOutput): Vm {
+  // The project's artifacts, which vmctr picks itself, must be the ones set-up signed; a file named by a flag is
+  // the caller's own choice, as a kernel given to QEMU is (README, "A verified stage1").
+  const stage1: Stage1Artifact[] = [];
   const kernelPath = flags.kernel ?? defaultKernelPath();
+  if (flags.kernel === undefined) stage1.push({ kind: 'kernel', path: kernelPath });
   const initrdPath = flags.initrd ?? (flags.kernel ? undefined : demoInitramfsPath());
+  if (flags.initrd === undefined && initrdPath !== undefined) stage1.push({ kind: 'initramfs', path: initrdPath });
   if (flags.mac !== undefined && flags.tap === undefined) throw new UserError('--mac needs --tap: a MAC address is for a network interface');
+  try {
+    verifyStage1(stage1, flags['insecure-options'] === 'image');
+  } catch (e) {
+    if (e instanceof Stage1Error) throw new UserError(e.message);
+    throw e;
+  }
   const files: FileImage[] = [];
   try {
     const kernel = openInputFile(kernelPath, 'kernel');

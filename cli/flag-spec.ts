@@ -34,6 +34,16 @@ export const rootFlag = {
   root: { type: 'string', description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' },
 } as const satisfies FlagSpecs;
 
+/**
+ * rkt's --insecure-options, with the one check vmctr has to skip: `image`
+ * boots the guest kernel, agent image and demo initramfs without checking
+ * them against their signed stage1 manifests (stage1/verify.ts), for
+ * development.
+ */
+export const insecureOptionsFlag = {
+  'insecure-options': { type: 'string', options: ['image'], description: 'image: boot the project\'s guest kernel, agent image or demo initramfs without checking them against their signed stage1 manifests (for development)' },
+} as const satisfies FlagSpecs;
+
 type FlagValue<F extends FlagSpec> = F extends { type: 'boolean' } ? boolean : F extends { type: 'integer' } ? number : F extends { multiple: true } ? string[] : string;
 /** Absent flags are false (booleans), [] (repeatable), their default, or else undefined. */
 type Absent<F extends FlagSpec> = F extends { type: 'boolean' } | { multiple: true } | { default: unknown } ? never : undefined;

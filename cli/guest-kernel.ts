@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileImage } from '../vmm/boot/boot-image.js';
-import { DPKG_STATUS, lookupArtifact } from './artifact-lookup.js';
+import { DPKG_STATUS, lookupArtifact, type ArtifactLookup } from './artifact-lookup.js';
 import { cacheDir } from './cache-dir.js';
 import { UserError } from './user-error.js';
 
@@ -13,27 +13,39 @@ function notBuilt(script: string, what: string): UserError {
 }
 
 /**
- * Asks a cached-artifact script for its path (it fails if the artifact is
- * not built), remembered while the files its key reads are unchanged
- * (artifact-lookup.ts): `inputs`, relative to the repository, besides the
- * script itself and dpkg's status (package versions, ldd's libraries).
+ * How a cached-artifact script's answer is found (artifact-lookup.ts): its
+ * `inputs`, relative to the repository, besides the script itself and dpkg's
+ * status (package versions, ldd's libraries).
  */
-function rememberedArtifact(script: string, inputs: readonly string[], what: string): string {
+function artifactLookup(script: string, inputs: readonly string[]): ArtifactLookup {
+  return { script: join(repoRoot, script), inputs: [...inputs.map((i) => join(repoRoot, i)), DPKG_STATUS], recordFile: join(cacheDir(), 'artifact-paths.json') };
+}
+
+/** Asks a cached-artifact script for its path (it fails if the artifact is not built), remembered while its inputs are unchanged. */
+function rememberedArtifact(lookup: ArtifactLookup, what: string): string {
   try {
-    return lookupArtifact({ script: join(repoRoot, script), inputs: [...inputs.map((i) => join(repoRoot, i)), DPKG_STATUS], recordFile: join(cacheDir(), 'artifact-paths.json') });
+    return lookupArtifact(lookup);
   } catch {
-    throw notBuilt(script, what);
+    throw notBuilt(lookup.script.slice(repoRoot.length + 1), what);
   }
 }
 
 /** The project's guest kernel (kernel-config/), built at set-up; its key: the config fragment and linux-source's version. */
+export function kernelLookup(): ArtifactLookup {
+  return artifactLookup('kernel-config/build-kernel.sh', ['kernel-config/vmctr.config']);
+}
+
 export function defaultKernelPath(): string {
-  return rememberedArtifact('kernel-config/build-kernel.sh', ['kernel-config/vmctr.config'], 'guest kernel');
+  return rememberedArtifact(kernelLookup(), 'guest kernel');
 }
 
 /** The demo guest's initramfs (setup/build-demo-initramfs.sh); its key: the script and busybox-static's version. */
+export function demoInitramfsLookup(): ArtifactLookup {
+  return artifactLookup('setup/build-demo-initramfs.sh', []);
+}
+
 export function demoInitramfsPath(): string {
-  return rememberedArtifact('setup/build-demo-initramfs.sh', [], 'demo initramfs');
+  return rememberedArtifact(demoInitramfsLookup(), 'demo initramfs');
 }
 
 /** Every file under guest-agent/ (the agent's sources, QuickJS, vmctr-exec, the build scripts), relative to the repository. */
@@ -44,14 +56,18 @@ function agentSources(dir = 'guest-agent'): string[] {
 }
 
 /** The guest agent's read-only disk image (guest-agent/build-agent-image.sh); its key: the agent's sources, QuickJS, vmctr-exec and esbuild. */
-export function agentImagePath(): string {
+export function agentImageLookup(): ArtifactLookup {
   const inputs = [...agentSources().filter((f) => f !== 'guest-agent/build-agent-image.sh'), 'node_modules/esbuild/package.json'];
-  return rememberedArtifact('guest-agent/build-agent-image.sh', inputs, 'guest agent image');
+  return artifactLookup('guest-agent/build-agent-image.sh', inputs);
+}
+
+export function agentImagePath(): string {
+  return rememberedArtifact(agentImageLookup(), 'guest agent image');
 }
 
 /** The built-in `default` container image (setup/build-default-image.sh); its key: the script, the disk builder and busybox-static's version. */
 export function defaultImagePath(): string {
-  return rememberedArtifact('setup/build-default-image.sh', ['pod/rootfs-disk.ts'], 'default image');
+  return rememberedArtifact(artifactLookup('setup/build-default-image.sh', ['pod/rootfs-disk.ts']), 'default image');
 }
 
 /** A file named on the command line that cannot be read, as a one-line user error. */

@@ -5,7 +5,8 @@
 // of its own and, without -d, attaches to: stdio, signals and the exit
 // status are the pod's, as if this process ran it. Before the monitor starts
 // only what gives a one-line error at once is done: flags, the kernel, the
-// agent image, the host's KVM, the pod's name.
+// agent image (found, and checked against their signed stage1 manifests),
+// the host's KVM, the pod's name.
 import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -25,8 +26,9 @@ import { self } from '../pod/process-identity.js';
 import { DEFAULT_IMAGE, type RootfsMode } from '../pod/rootfs-source.js';
 import { ABSOLUTE_PATH, ENV_ENTRY } from '../pod/pod-spec.js';
 import { storeRoot } from '../image/store-root.js';
+import { Stage1Error, verifyStage1 } from '../stage1/verify.js';
 import { DEFAULT_LAYER_BYTES, parseSize, SIZE_EXPECTED, SIZE_FORM } from '../pod/layer-disk.js';
-import { type CommandSyntax, type FlagValues } from './flag-spec.js';
+import { insecureOptionsFlag, type CommandSyntax, type FlagValues } from './flag-spec.js';
 import { agentImagePath, defaultImagePath, defaultKernelPath } from './guest-kernel.js';
 import { RunExitCode } from './run-exit-code.js';
 import { MONITOR_COMMAND } from './monitor-command.js';
@@ -62,6 +64,7 @@ export const runFlags = {
   port: { type: 'string', char: 'p', multiple: true, description: 'forward a host port to the pod: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp]; repeatable (needs --net)' },
   ip: { type: 'string', description: 'the pod\'s address on its network (default: the lowest free one)' },
   dns: { type: 'string', multiple: true, description: 'a resolver for the pod (default: the host\'s); repeatable' },
+  ...insecureOptionsFlag,
   root: { type: 'string', description: 'vmctr state directory [env: VMCTR_ROOT] (default /var/lib/vmctr)', helpGroup: 'GLOBAL' },
 } as const;
 
@@ -89,6 +92,13 @@ export async function run(request: RunApps): Promise<void> {
   const root = storeRoot(flags.root);
   const kernel = requireFile(defaultKernelPath(), 'kernel');
   const agentImage = requireFile(agentImagePath(), 'agent image');
+  const insecureImage = flags['insecure-options'] === 'image';
+  try {
+    verifyStage1([{ kind: 'kernel', path: kernel }, { kind: 'agent-image', path: agentImage }], insecureImage);
+  } catch (err) {
+    if (err instanceof Stage1Error) throw new UserError(err.message, RunExitCode.error);
+    throw err;
+  }
   const host = checkHostSupport();
   if (!host.ok) throw new UserError(`cannot run VMs on this host: ${host.reason}`, RunExitCode.error);
   if (flags.detach && flags.rm) throw new UserError('--rm and -d do not go together: a detached pod is removed with vmctr rm', RunExitCode.error);
@@ -147,6 +157,7 @@ export async function run(request: RunApps): Promise<void> {
     root,
     kernel,
     agentImage,
+    insecureImage,
     defaultImage: apps.some((a) => a.image === DEFAULT_IMAGE) ? defaultImagePath() : '',
     ...(network ? { network } : {}),
   };

@@ -39,6 +39,8 @@ export interface PodLaunch {
   network?: PodNetworkConfig;
   kernel: string;
   agentImage: string;
+  /** --insecure-options=image: kernel and agent image are not checked against their stage1 manifests. */
+  insecureImage: boolean;
   defaultImage: string;
 }
 

@@ -34,6 +34,7 @@ import { rootfsShareName, VolumeBackend, VolumeBackendError, type BackendVolume 
 import { createLayerDisk, LayerDiskError } from '../pod/layer-disk.js';
 import { ImageVolumeError, populateVolume, type ImageVolume } from '../pod/image-volumes.js';
 import type { MountSpec, VolumeSpec } from '../pod/volume-spec.js';
+import { Stage1Error, verifyStage1 } from '../stage1/verify.js';
 import { BootError } from '../vmm/boot/linux-loader.js';
 import { AppLogWriter } from './app-log.js';
 import { Journal } from './journal.js';
@@ -225,6 +226,14 @@ export class Monitor {
       await createLayerDisk(this.dir.layerDisk, launch.layerBytes);
     } catch (err) {
       if (err instanceof LayerDiskError) throw new StartError(err.message, RunExitCode.error);
+      throw err;
+    }
+    try {
+      // Checked again right before the boot: `vmctr run` checked them seconds ago, before the pod's disks were made;
+      // a check remembered (stage1/verification-cache.ts) costs three stats per file.
+      verifyStage1([{ kind: 'kernel', path: launch.kernel }, { kind: 'agent-image', path: launch.agentImage }], launch.insecureImage);
+    } catch (err) {
+      if (err instanceof Stage1Error) throw new StartError(err.message, RunExitCode.error);
       throw err;
     }
     const kernel = openInputFile(launch.kernel, 'kernel');

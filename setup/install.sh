@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up vmctr on a Debian 12 machine: Debian packages, npm dependencies
 # (including the Node 24 that vmctr runs on), the native addon, the
-# TypeScript build, the guest kernel and the demo initramfs. Every step is
-# cached, so a second run only checks. Progress goes to stderr.
+# TypeScript build, the guest kernel, the agent image and the demo initramfs
+# (signed: the stage1 key) and the default image. Every step is cached, so
+# a second run only checks. Progress goes to stderr.
 #
 #   setup/install.sh          everything a user needs
 #   setup/install.sh --lab    also the nested KVM lab (tests on hosts without VT-x/AMD-V)
@@ -51,10 +52,17 @@ step "compiling TypeScript"
 npm run --silent build:ts >&2
 npm run --silent build:launcher >&2
 
-# 4. Guest artifacts, cached by content hash.
-kernel-config/build-kernel.sh >/dev/null
-setup/build-demo-initramfs.sh >/dev/null
-guest-agent/build-agent-image.sh >/dev/null
+# 4. Guest artifacts, cached by content hash; the guest kernel, the agent
+#    image and the demo initramfs each with a signed stage1 manifest, which
+#    vmctr checks before it boots them (README, "A verified stage1"). The
+#    stage1 key pair is made once, in /etc/vmctr/stage1 (root's).
+key_state="$(as_root node_modules/.bin/node dist/stage1/setup-cli.js key)"
+[[ $key_state == present ]] || step "stage1 key made: /etc/vmctr/stage1/public.pem (private.pem: root only)"
+sign_unsigned=()
+[[ $key_state == present ]] || sign_unsigned=(--sign-unsigned) # artifacts of an install from before manifests
+setup/stage1-artifact.sh "${sign_unsigned[@]}" kernel kernel-config/build-kernel.sh
+setup/stage1-artifact.sh "${sign_unsigned[@]}" initramfs setup/build-demo-initramfs.sh
+setup/stage1-artifact.sh "${sign_unsigned[@]}" agent-image guest-agent/build-agent-image.sh
 setup/build-default-image.sh >/dev/null
 if ((with_lab)); then
   test/lab/build-lab.sh >/dev/null

@@ -9,8 +9,8 @@ import { MAX_CPUS } from '../../vmm/vm.js';
 // One parser reads `vmctr boot`'s and `vmctr run`'s arguments, on the CLI's
 // fast path and in the oclif commands: values, 'help', or one-line errors.
 
-const bootDefaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio', tap: undefined, mac: undefined };
-const runDefaults = { rm: false, detach: false, name: undefined, env: [], workdir: undefined, user: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, 'storage-size': undefined, rootfs: undefined, net: undefined, port: [], ip: undefined, dns: [], root: undefined };
+const bootDefaults = { kernel: undefined, initrd: undefined, cmdline: 'quiet', cpus: 1, memory: 256, console: 'virtio', tap: undefined, mac: undefined, 'insecure-options': undefined };
+const runDefaults = { rm: false, detach: false, name: undefined, env: [], workdir: undefined, user: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, 'storage-size': undefined, rootfs: undefined, net: undefined, port: [], ip: undefined, dns: [], 'insecure-options': undefined, root: undefined };
 
 function usageError(t: import('ava').ExecutionContext, parse: () => unknown, message: string, exitCode: number) {
   const err = t.throws(parse, { instanceOf: UserError });
@@ -20,8 +20,8 @@ function usageError(t: import('ava').ExecutionContext, parse: () => unknown, mes
 
 test('boot: plainly valid flags, with the defaults of the definitions', (t) => {
   t.deepEqual(parseBootArgv([]), bootDefaults);
-  t.deepEqual(parseBootArgv(['--kernel', '/k', '--initrd=/i', '--cpus', '2', '--memory=512', '--console', 'serial', '--cmdline', 'quiet x=1', '--tap', 'vt0', '--mac=02:00:00:00:00:01']), {
-    kernel: '/k', initrd: '/i', cmdline: 'quiet x=1', cpus: 2, memory: 512, console: 'serial', tap: 'vt0', mac: '02:00:00:00:00:01',
+  t.deepEqual(parseBootArgv(['--kernel', '/k', '--initrd=/i', '--cpus', '2', '--memory=512', '--console', 'serial', '--cmdline', 'quiet x=1', '--tap', 'vt0', '--mac=02:00:00:00:00:01', '--insecure-options=image']), {
+    kernel: '/k', initrd: '/i', cmdline: 'quiet x=1', cpus: 2, memory: 512, console: 'serial', tap: 'vt0', mac: '02:00:00:00:00:01', 'insecure-options': 'image',
   });
   t.deepEqual(parseBootArgv(['--cmdline=a=b c']), { ...bootDefaults, cmdline: 'a=b c' });
   t.deepEqual(parseBootArgv(['--cmdline', '']), { ...bootDefaults, cmdline: '' }, 'an empty command line drops quiet');
@@ -36,7 +36,7 @@ test('help wins, even after a mistake among the flags', (t) => {
 });
 
 test('boot: each mistake is one line naming the flag, the value and what is allowed, exit status 2', (t) => {
-  const flags = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac';
+  const flags = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac, --insecure-options';
   const cases: [string[], string][] = [
     [['--cpus', '0'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
     [['--cpus', String(MAX_CPUS + 1)], `--cpus needs an integer from 1 to ${MAX_CPUS}, got ${MAX_CPUS + 1}`],
@@ -65,7 +65,7 @@ test('run: flags, then ROOTFS, then the command, flags and all', (t) => {
   t.deepEqual(parseRunArgv(['default', 'ls', '-l', '--rm']), { flags: runDefaults, rootfs: 'default', command: ['ls', '-l', '--rm'] });
   t.deepEqual(parseRunArgv(['--', 'default', '--', '--', 'x']), { flags: runDefaults, rootfs: 'default', command: ['--', 'x'] });
   t.deepEqual(parseRunArgv(['--rm', '--rm', '-it', '-e', 'A=1', '-eB=2', '-e=C=3', '--env', 'D=', '--env=E=x=y', '-w/tmp', '-u', 'vmctr:1', '--name=p', '--hostname', 'h', '--cpus=2', '--memory', '64', '--root', '/r', './rootfs.tar', 'sh']), {
-    flags: { rm: true, detach: false, name: 'p', env: ['A=1', 'B=2', 'C=3', 'D=', 'E=x=y'], workdir: '/tmp', user: 'vmctr:1', hostname: 'h', interactive: true, tty: true, cpus: 2, memory: 64, 'storage-size': undefined, rootfs: undefined, net: undefined, port: [], ip: undefined, dns: [], root: '/r' },
+    flags: { rm: true, detach: false, name: 'p', env: ['A=1', 'B=2', 'C=3', 'D=', 'E=x=y'], workdir: '/tmp', user: 'vmctr:1', hostname: 'h', interactive: true, tty: true, cpus: 2, memory: 64, 'storage-size': undefined, rootfs: undefined, net: undefined, port: [], ip: undefined, dns: [], 'insecure-options': undefined, root: '/r' },
     rootfs: './rootfs.tar',
     command: ['sh'],
   });
@@ -73,7 +73,7 @@ test('run: flags, then ROOTFS, then the command, flags and all', (t) => {
 });
 
 test('run: each mistake is one line naming the flag, the value and what is allowed, exit status 125', (t) => {
-  const flags = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --root';
+  const flags = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --insecure-options, --root';
   const cases: [string[], string][] = [
     [[], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],
     [['--rm'], 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name'],

@@ -13,7 +13,7 @@ import { repoRoot } from '../lab/exec.js';
 // before the first image only, or a manifest with --pod. Every mistake is
 // one line with exit status 125, as run's own.
 
-const podDefaults: PodFlags = { rm: false, detach: false, name: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, net: undefined, port: [], ip: undefined, dns: [], 'storage-size': undefined, rootfs: undefined, root: undefined };
+const podDefaults: PodFlags = { rm: false, detach: false, name: undefined, hostname: undefined, interactive: false, tty: false, cpus: 1, memory: 256, net: undefined, port: [], ip: undefined, dns: [], 'storage-size': undefined, rootfs: undefined, 'insecure-options': undefined, root: undefined };
 const noFiles: ManifestReader = (path) => {
   throw new Error(`ENOENT: no such file or directory, open '${path}'`);
 };
@@ -98,7 +98,7 @@ test('every other mistake is one line, naming the app after the first', (t) => {
     [['default', '---', 'alpine', '---', '-w', 'srv', 'alpine'], 'app 3: -w needs an absolute path, got srv'],
     [['default', '---', '--frobnicate', 'alpine'], 'app 2: unknown flag --frobnicate: vmctr run ... --- takes -e/--env, -w/--workdir, -u/--user, --app-name, --mount, -v/--mount-host'],
     [['default', '---', '-u', 'a', '-u', 'b', 'alpine'], 'app 2: -u given more than once (-u a, then b): give it once'],
-    [['--frobnicate', 'default'], 'unknown flag --frobnicate: vmctr run takes --rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root'],
+    [['--frobnicate', 'default'], 'unknown flag --frobnicate: vmctr run takes --rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --insecure-options, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root'],
     [['--cpus', '0', 'default', '---', '-e', 'X', 'alpine'], `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0`],
     [['--app-name', '-x', 'default'], '--app-name needs a name of 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, got -x'],
     [['--app-name', 'web', 'default', '---', '--app-name', 'web', 'alpine'], 'app 2: --app-name: "web" is already the name of app 1'],

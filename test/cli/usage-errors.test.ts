@@ -33,8 +33,8 @@ function throughOclif(command: 'boot' | 'run', args: string[]): Promise<Result> 
   return spawned(node, ['--input-type=module', '-e', script]);
 }
 
-const bootFlagList = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac';
-const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root';
+const bootFlagList = '--kernel, --initrd, --cmdline, --cpus, --memory, --console, --tap, --mac, --insecure-options';
+const runFlagList = '--rm, -d/--detach, --name, -e/--env, -w/--workdir, -u/--user, --hostname, -i/--interactive, -t/--tty, --cpus, --memory, --storage-size, --rootfs, --net, -p/--port, --ip, --dns, --insecure-options, --app-name, --mount, -v/--mount-host, --volume, --exit-on-first, --pod, --root';
 
 const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [
   { command: 'boot', args: ['--cpus', '0'], line: `--cpus needs an integer from 1 to ${MAX_CPUS}, got 0` },
@@ -43,6 +43,7 @@ const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [
   { command: 'boot', args: ['--console', 'vga'], line: '--console needs virtio or serial, got vga' },
   { command: 'boot', args: ['--initrd'], line: '--initrd needs a value, got nothing' },
   { command: 'boot', args: ['--cpus', '1', '--cpus', '2'], line: '--cpus given more than once (--cpus 1, then 2): give it once' },
+  { command: 'boot', args: ['--insecure-options=pubkey'], line: '--insecure-options needs image, got pubkey' },
   { command: 'boot', args: ['--frobnicate'], line: `unknown flag --frobnicate: vmctr boot takes ${bootFlagList}` },
   { command: 'boot', args: ['vmlinux'], line: `unexpected argument vmlinux: vmctr boot takes flags only (${bootFlagList})` },
   { command: 'run', args: [], line: 'ROOTFS is missing: default, a root filesystem directory or tar, or an image name' },
@@ -52,6 +53,7 @@ const cases: { command: 'boot' | 'run'; args: string[]; line: string }[] = [
   { command: 'run', args: ['-w', 'tmp', 'default'], line: '-w needs an absolute path, got tmp' },
   { command: 'run', args: ['--rm=yes', 'default'], line: '--rm takes no value, got --rm=yes' },
   { command: 'run', args: ['-itx', 'default'], line: `unknown flag -x (in -itx): vmctr run takes ${runFlagList}` },
+  { command: 'run', args: ['--insecure-options', 'all', 'default'], line: '--insecure-options needs image, got all' },
   { command: 'run', args: ['--frobnicate', 'default'], line: `unknown flag --frobnicate: vmctr run takes ${runFlagList}` },
   { command: 'run', args: ['-v', '/srv', 'default'], line: '-v /srv: expected HOST-DIR:CONTAINER-DIR[:ro|:rw]' },
   { command: 'run', args: ['--volume', 'data,kind=host,source=/no/such/vmctr/dir', 'default'], line: '--volume data,kind=host,source=/no/such/vmctr/dir: source: "/no/such/vmctr/dir" does not exist' },
